@@ -1,0 +1,95 @@
+#pragma once
+// Tensor: a shared handle to a dense, row-major block of float32 or float64 numbers,
+// plus what autograd needs to know about where it came from.
+//
+// Design decision: every tensor is contiguous. slice, transpose and permute copy
+// instead of returning strided views. The copies cost memory bandwidth, but in
+// exchange every kernel sees one dense layout (simple SIMD loops, one reference loop
+// per op), and autograd never has to reason about two tensors aliasing one buffer
+// (no version counters, no in-place view rebasing). matmul avoids the one copy that
+// would matter, the transpose in its backward, by handing transpose flags to BLAS.
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/dtype.hpp"
+#include "engine/shape.hpp"
+
+namespace symgrad {
+
+struct Node;
+
+// A 64-byte aligned buffer. Shared between a tensor and its detached copies.
+class Storage {
+ public:
+  explicit Storage(std::size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() { return data_; }
+  const void* data() const { return data_; }
+  std::size_t nbytes() const { return nbytes_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t nbytes_ = 0;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  DType dtype = DType::f32;
+  bool requires_grad = false;
+  std::shared_ptr<Node> grad_fn;         // null for leaves
+  std::shared_ptr<TensorImpl> grad;      // accumulated by backward() on leaves
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // an undefined tensor (used for "no gradient")
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // Uninitialised memory of the given shape; ops fill it.
+  static Tensor empty(const Shape& shape, DType dtype);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  std::int64_t dim() const { return static_cast<std::int64_t>(shape().size()); }
+  std::int64_t size(std::int64_t axis) const;  // negative axes count from the end
+  std::int64_t numel() const;
+  DType dtype() const;
+
+  template <class T> T* data();
+  template <class T> const T* data() const;
+  void* raw_data();
+  const void* raw_data() const;
+
+  // Autograd state.
+  bool requires_grad() const;
+  Tensor& requires_grad_(bool on = true);  // leaves only
+  bool is_leaf() const;
+  const std::shared_ptr<Node>& grad_fn() const;
+  Tensor grad() const;        // undefined until backward() reached this leaf
+  void set_grad(const Tensor& g);
+  void zero_grad();           // drops the accumulated gradient
+  Tensor detach() const;      // same storage, no history
+
+  // Values.
+  double item() const;                    // one-element tensors only
+  std::vector<double> to_vector() const;  // any dtype, converted to double
+  template <class T> std::vector<T> values() const;  // exact dtype required
+  std::string to_string() const;
+
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+ private:
+  void check_defined(const char* what) const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+}  // namespace symgrad

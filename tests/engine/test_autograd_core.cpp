@@ -1,0 +1,73 @@
+// The autograd engine itself: accumulation, grad(), create_graph, freeing, deep graphs.
+#include <catch2/catch.hpp>
+
+#include "engine/engine.hpp"
+
+using namespace symgrad;
+
+TEST_CASE("backward accumulates into leaves through a shared subexpression", "[autograd]") {
+  Tensor x = tensor({2.0}, {}, DType::f64).requires_grad_();
+  Tensor y = x * x + x;  // dy/dx = 2x + 1 = 5
+  backward(y);
+  REQUIRE(x.grad().item() == Approx(5.0));
+  backward(x * 3.0);     // accumulates: 5 + 3
+  REQUIRE(x.grad().item() == Approx(8.0));
+}
+
+TEST_CASE("grad with create_graph gives second and third derivatives", "[autograd]") {
+  Tensor x = tensor({0.7}, {}, DType::f64).requires_grad_();
+  Tensor y = exp(x) * sin(x);
+  auto g1 = grad({y}, {x}, {}, {.create_graph = true})[0];
+  auto g2 = grad({g1}, {x}, {}, {.create_graph = true})[0];
+  auto g3 = grad({g2}, {x})[0];
+  const double v = 0.7, e = std::exp(v);
+  REQUIRE(g1.item() == Approx(e * (std::sin(v) + std::cos(v))));
+  REQUIRE(g2.item() == Approx(2 * e * std::cos(v)));
+  REQUIRE(g3.item() == Approx(2 * e * (std::cos(v) - std::sin(v))));
+}
+
+TEST_CASE("broadcast gradients are summed back to the input shape", "[autograd]") {
+  Tensor a = ones({3, 1}, DType::f64).requires_grad_();
+  Tensor b = ones({4}, DType::f64).requires_grad_();
+  backward(sum(a * b));
+  REQUIRE(a.grad().shape() == Shape{3, 1});
+  REQUIRE(b.grad().shape() == Shape{4});
+  for (double v : a.grad().to_vector()) REQUIRE(v == 4.0);
+  for (double v : b.grad().to_vector()) REQUIRE(v == 3.0);
+}
+
+TEST_CASE("a freed graph refuses a second backward with a clear message", "[autograd]") {
+  Tensor x = tensor({1.5}, {}, DType::f64).requires_grad_();
+  Tensor y = exp(x) * x;
+  backward(y);
+  REQUIRE_THROWS_WITH(backward(y), Catch::Contains("freed") && Catch::Contains("retain_graph"));
+  Tensor z = exp(x) * x;
+  backward(z, Tensor(), {.retain_graph = true});
+  REQUIRE_NOTHROW(backward(z));
+}
+
+TEST_CASE("a chain of a million ops runs backward without recursion", "[autograd]") {
+  Tensor x = tensor({1.0}, {}, DType::f64).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 1000000; ++i) y = y + 0.0;
+  backward(y);
+  REQUIRE(x.grad().item() == 1.0);
+}
+
+TEST_CASE("grad reports unused inputs unless allow_unused", "[autograd]") {
+  Tensor x = tensor({1.0}, {}, DType::f64).requires_grad_();
+  Tensor z = tensor({1.0}, {}, DType::f64).requires_grad_();
+  Tensor y = x * 2.0;
+  REQUIRE_THROWS_WITH(grad({y}, {x, z}, {}, {.retain_graph = true}), Catch::Contains("not used"));
+  auto gs = grad({y}, {x, z}, {}, {.allow_unused = true});
+  REQUIRE(gs[0].item() == 2.0);
+  REQUIRE_FALSE(gs[1].defined());
+}
+
+TEST_CASE("no-grad scope records nothing", "[autograd]") {
+  Tensor x = tensor({1.0}).requires_grad_();
+  NoGradGuard guard;
+  Tensor y = x * 2.0;
+  REQUIRE_FALSE(y.requires_grad());
+  REQUIRE(y.is_leaf());
+}
