@@ -108,10 +108,11 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(kernels::Bina
 // where: saves cond. The gradient flows to the branch that was picked.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_pair("where", a, b);
-  if (!cond.defined() || cond.dtype() != a.dtype())
-    throw std::invalid_argument(std::string("where: cond ") +
-                                (cond.defined() ? dtype_name(cond.dtype()) : "undefined") +
-                                " must have the branches' dtype " + dtype_name(a.dtype()));
+  if (!cond.defined()) throw std::invalid_argument("where: cond is an undefined tensor");
+  if (cond.dtype() != a.dtype())
+    throw std::invalid_argument("where: cond " + shape_str(cond.shape()) + " " + dtype_name(cond.dtype()) +
+                                " must have the branches' dtype " + dtype_name(a.dtype()) + " (a " +
+                                shape_str(a.shape()) + ", b " + shape_str(b.shape()) + ")");
   const Shape out_shape =
       broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = Tensor::empty(out_shape, a.dtype());

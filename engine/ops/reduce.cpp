@@ -40,7 +40,12 @@ Tensor reduce_keepdim(kernels::Reduce kind, const Tensor& x, const std::vector<s
 
 std::vector<std::int64_t> checked_axes(const char* op, const Tensor& x, const Axes& axes) {
   if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
-  return normalize_axes(axes, x.dim(), op);
+  try {
+    return normalize_axes(axes, x.dim(), op);
+  } catch (const std::invalid_argument& e) {
+    // normalize_axes only knows the rank; the reader also wants the shape.
+    throw std::invalid_argument(std::string(e.what()) + " (input shape " + shape_str(x.shape()) + ")");
+  }
 }
 
 std::int64_t count_over(const Shape& s, const std::vector<std::int64_t>& axes) {

@@ -1,0 +1,290 @@
+// engine_bench: throughput and latency of symgrad's core kernels, printed as one JSON
+// document on stdout (progress goes to stderr). bench/torch_bench.py runs the same
+// workloads in PyTorch and bench/compare.py puts the two side by side.
+//
+//   engine_bench [--threads N] [--repeat R] [--statistic median|min] [--filter SUBSTR]
+//
+// Every workload runs once untimed (warm-up: page faults, BLAS thread start-up,
+// caches), then R times under std::chrono::steady_clock; the reported number comes
+// from the median (default) or the minimum of those R times. See bench/README.md for what each number means.
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace {
+
+using namespace symgrad;
+
+constexpr std::int64_t kStreamElements = std::int64_t{1} << 24;  // 16M floats = 64 MB
+constexpr std::int64_t kMatmulSize = 1024;
+constexpr int kTinyOpCallsPerRepeat = 200'000;  // 1e6 calls at the default 5 repeats
+
+// Tells the compiler that the memory behind `p` is read here, so the work that wrote
+// it cannot be optimised away.
+inline void keep(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
+inline void keep(const Tensor& t) { keep(t.raw_data()); }
+
+// How a workload is timed: once untimed, then `repeats` timed runs, reduced to one
+// number by the median (robust to the odd slow run) or the minimum (the run least
+// disturbed by other processes: useful on a busy machine).
+struct Timer {
+  int repeats = 5;
+  bool use_minimum = false;
+
+  double seconds(const std::function<void()>& work) const { return seconds_interleaved({work})[0]; }
+
+  // Times several workloads in turns (a b, b a, a b, ...) so that a paired comparison
+  // sees the same background load and neither always runs first; one number per workload.
+  std::vector<double> seconds_interleaved(const std::vector<std::function<void()>>& works) const {
+    for (const auto& work : works) work();
+    std::vector<std::vector<double>> seconds(works.size());
+    for (int r = 0; r < repeats; ++r)
+      for (std::size_t turn = 0; turn < works.size(); ++turn) {
+        const std::size_t w = r % 2 ? works.size() - 1 - turn : turn;
+        const auto start = std::chrono::steady_clock::now();
+        works[w]();
+        const auto stop = std::chrono::steady_clock::now();
+        seconds[w].push_back(std::chrono::duration<double>(stop - start).count());
+      }
+    std::vector<double> summary;
+    for (auto& runs : seconds) summary.push_back(summarize(runs));
+    return summary;
+  }
+
+  double summarize(std::vector<double>& runs) const {
+    std::sort(runs.begin(), runs.end());
+    if (use_minimum) return runs.front();
+    const std::size_t mid = runs.size() / 2;
+    return runs.size() % 2 ? runs[mid] : 0.5 * (runs[mid - 1] + runs[mid]);
+  }
+  const char* statistic() const { return use_minimum ? "min" : "median"; }
+};
+
+double gigabytes_per_second(double bytes, double seconds) { return bytes / seconds / 1e9; }
+double gigaflops(double flops, double seconds) { return flops / seconds / 1e9; }
+
+// ---- streaming kernels (GB/s; bytes read + written by one call) -------------------
+
+double bench_copy(const Timer& timer) {
+  // Both buffers are written once first so no page fault lands inside the timing.
+  std::vector<float> src(kStreamElements, 1.0f), dst(kStreamElements, 0.0f);
+  // Split over the same pool the kernels use, so the ceiling matches their thread count.
+  const double t = timer.seconds([&] {
+    kernels::parallel_for(kStreamElements, std::int64_t{1} << 16, [&](std::int64_t begin, std::int64_t end) {
+      std::memcpy(dst.data() + begin, src.data() + begin, static_cast<std::size_t>(end - begin) * sizeof(float));
+    });
+    keep(dst.data());
+  });
+  return gigabytes_per_second(2.0 * kStreamElements * sizeof(float), t);
+}
+
+double bench_unary(const Timer& timer, Tensor (*op)(const Tensor&)) {
+  Generator gen(1);
+  const Tensor x = uniform({kStreamElements}, -2.0, 2.0, gen);
+  const double t = timer.seconds([&] { keep(op(x)); });
+  return gigabytes_per_second(2.0 * kStreamElements * sizeof(float), t);
+}
+
+double bench_add(const Timer& timer) {
+  Generator gen(2);
+  const Tensor a = uniform({kStreamElements}, -1.0, 1.0, gen);
+  const Tensor b = uniform({kStreamElements}, -1.0, 1.0, gen);
+  const double t = timer.seconds([&] { keep(add(a, b)); });
+  return gigabytes_per_second(3.0 * kStreamElements * sizeof(float), t);
+}
+
+double bench_sum(const Timer& timer) {
+  Generator gen(3);
+  const Tensor x = uniform({kStreamElements}, -1.0, 1.0, gen);
+  const double t = timer.seconds([&] { keep(sum(x)); });
+  return gigabytes_per_second(1.0 * kStreamElements * sizeof(float), t);
+}
+
+// ---- matmul (GFLOP/s = 2 n^3 / t) ----------------------------------------------------
+
+double matmul_flops() { return 2.0 * kMatmulSize * kMatmulSize * kMatmulSize; }
+
+// symgrad::matmul, and the same product as one bare cblas call into a preallocated C
+// (what matmul would reach with no overhead of its own), timed in turns.
+std::vector<double> bench_matmul_and_openblas_direct(const Timer& timer, DType dtype) {
+  Generator gen(4);
+  const Tensor a = randn({kMatmulSize, kMatmulSize}, gen, dtype);
+  const Tensor b = randn({kMatmulSize, kMatmulSize}, gen, dtype);
+  Tensor c = zeros({kMatmulSize, kMatmulSize}, dtype);
+  const int n = static_cast<int>(kMatmulSize);
+  const auto through_symgrad = [&] { keep(matmul(a, b)); };
+  const auto direct = [&] {
+    if (dtype == DType::f32)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n,
+                  b.data<float>(), n, 0.0f, c.data<float>(), n);
+    else
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a.data<double>(), n,
+                  b.data<double>(), n, 0.0, c.data<double>(), n);
+    keep(c);
+  };
+  const std::vector<double> t = timer.seconds_interleaved({through_symgrad, direct});
+  return {gigaflops(matmul_flops(), t[0]), gigaflops(matmul_flops(), t[1])};
+}
+
+// ---- latency -------------------------------------------------------------------------
+
+// Microseconds per add of two 8-element tensors that require grad: the fixed cost of
+// one op (allocation, dispatch, recording a node and freeing it), not its arithmetic.
+double bench_tiny_op_overhead(const Timer& timer) {
+  Generator gen(5);
+  const Tensor a = randn({8}, gen).requires_grad_();
+  const Tensor b = randn({8}, gen).requires_grad_();
+  const double t = timer.seconds([&] {
+    for (int i = 0; i < kTinyOpCallsPerRepeat; ++i) keep(add(a, b));
+  });
+  return t / kTinyOpCallsPerRepeat * 1e6;
+}
+
+// Milliseconds for conv2d forward plus both adjoints (input and weight gradients),
+// 3x3 kernel, padding 1, no bias. The output gradient is a fixed random tensor, as
+// if the loss were sum(y * g).
+double bench_conv2d_forward_backward(const Timer& timer, std::int64_t batch, std::int64_t channels,
+                                     std::int64_t size, std::int64_t groups) {
+  Generator gen(6);
+  Conv2dOptions opts;
+  opts.padding_h = opts.padding_w = 1;
+  opts.groups = groups;
+  const Tensor x = randn({batch, channels, size, size}, gen).requires_grad_();
+  const Tensor w = randn({channels, channels / groups, 3, 3}, gen).requires_grad_();
+  const Tensor g = randn({batch, channels, size, size}, gen);
+  const double t = timer.seconds([&] {
+    const Tensor y = conv2d(x, w, Tensor(), opts);
+    const TensorList grads = grad({y}, {x, w}, {g});
+    keep(grads[0]);
+    keep(grads[1]);
+  });
+  return t * 1e3;
+}
+
+// ---- driver --------------------------------------------------------------------------
+
+struct Benchmark {
+  std::vector<std::string> names;  // one, or two for a paired measurement
+  std::string unit;
+  std::function<std::vector<double>(const Timer& timer)> run;
+};
+
+// Wraps a one-number benchmark.
+template <class Fn>
+std::function<std::vector<double>(const Timer&)> one(Fn fn) {
+  return [fn](const Timer& t) { return std::vector<double>{fn(t)}; };
+}
+
+std::vector<Benchmark> all_benchmarks() {
+  return {
+      {{"copy_f32_16M"}, "GB/s", one(bench_copy)},
+      {{"tanh_f32_16M"}, "GB/s", one([](const Timer& t) { return bench_unary(t, symgrad::tanh); })},
+      {{"exp_f32_16M"}, "GB/s", one([](const Timer& t) { return bench_unary(t, symgrad::exp); })},
+      {{"add_f32_16M"}, "GB/s", one(bench_add)},
+      {{"sum_f32_16M"}, "GB/s", one(bench_sum)},
+      {{"matmul_f32_1024", "matmul_f32_1024_openblas_direct"}, "GFLOP/s",
+       [](const Timer& t) { return bench_matmul_and_openblas_direct(t, DType::f32); }},
+      {{"matmul_f64_1024", "matmul_f64_1024_openblas_direct"}, "GFLOP/s",
+       [](const Timer& t) { return bench_matmul_and_openblas_direct(t, DType::f64); }},
+      {{"tiny_op_overhead"}, "us", one(bench_tiny_op_overhead)},
+      {{"conv2d_3x3_b64_c32_28_fwd_bwd"}, "ms",
+       one([](const Timer& t) { return bench_conv2d_forward_backward(t, 64, 32, 28, 1); })},
+      {{"depthwise3x3_b64_c128_14_fwd_bwd"}, "ms",
+       one([](const Timer& t) { return bench_conv2d_forward_backward(t, 64, 128, 14, 128); })},
+  };
+}
+
+bool matches(const Benchmark& bench, const std::string& filter) {
+  return std::any_of(bench.names.begin(), bench.names.end(),
+                     [&](const std::string& name) { return name.find(filter) != std::string::npos; });
+}
+
+struct Options {
+  int threads = 0;  // 0: leave symgrad's default
+  Timer timer;
+  std::string filter;
+};
+
+int parse_positive(const std::string& flag, const char* text) {
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || value < 1 || value > 1'000'000)
+    throw std::invalid_argument(flag + " wants a positive integer, got '" + text + "'");
+  return static_cast<int>(value);
+}
+
+Options parse_options(int argc, char** argv) {
+  Options opts;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::fprintf(stderr, "usage: %s [--threads N] [--repeat R] [--statistic median|min] [--filter SUBSTR]\n", argv[0]);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value (or is unknown)");
+    const char* value = argv[++i];
+    if (flag == "--threads") opts.threads = parse_positive(flag, value);
+    else if (flag == "--repeat") opts.timer.repeats = parse_positive(flag, value);
+    else if (flag == "--statistic" && (value == std::string("median") || value == std::string("min")))
+      opts.timer.use_minimum = value == std::string("min");
+    else if (flag == "--statistic") throw std::invalid_argument("--statistic is median or min, got " + std::string(value));
+    else if (flag == "--filter") opts.filter = value;
+    else throw std::invalid_argument("unknown flag " + flag);
+  }
+  return opts;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  try {
+    opts = parse_options(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_bench: %s\n", e.what());
+    return 2;
+  }
+  if (opts.threads > 0) {
+    symgrad::set_num_threads(opts.threads);
+    // symgrad sizes OpenBLAS too; set it here as well so the direct cblas baseline
+    // runs with this count even if that ever changes.
+    openblas_set_num_threads(opts.threads);
+  }
+  const int threads = symgrad::get_num_threads();
+
+  std::string results;
+  int failures = 0;
+  for (const Benchmark& bench : all_benchmarks()) {
+    if (!matches(bench, opts.filter)) continue;
+    std::fprintf(stderr, "%-34s ", bench.names.front().c_str());
+    std::vector<double> values;
+    try {
+      values = bench.run(opts.timer);
+    } catch (const std::exception& e) {  // report it, keep the other numbers
+      std::fprintf(stderr, "failed: %s\n", e.what());
+      failures += 1;
+      continue;
+    }
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) std::fprintf(stderr, "%-34s ", bench.names[i].c_str());
+      std::fprintf(stderr, "%10.4g %s\n", values[i], bench.unit.c_str());
+      char entry[256];
+      std::snprintf(entry, sizeof entry, "%s\n    {\"name\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}",
+                    results.empty() ? "" : ",", bench.names[i].c_str(), values[i], bench.unit.c_str());
+      results += entry;
+    }
+  }
+  std::printf("{\"threads\": %d, \"repeat\": %d, \"statistic\": \"%s\", \"results\": [%s\n]}\n",
+              threads, opts.timer.repeats, opts.timer.statistic(), results.c_str());
+  return failures == 0 ? 0 : 1;
+}
