@@ -44,8 +44,8 @@ Tensor linspace(double start, double end, std::int64_t count, DType dtype) {
     const double h = count > 1 ? (end - start) / static_cast<double>(count - 1) : 0.0;
     // Fill from both ends so the last point is exactly `end`.
     for (std::int64_t i = 0; i < count; ++i)
-      p[i] = static_cast<T>(i < count / 2 ? start + h * static_cast<double>(i)
-                                          : end - h * static_cast<double>(count - 1 - i));
+      p[i] = static_cast<T>(count == 1 || i < count / 2 ? start + h * static_cast<double>(i)
+                                                        : end - h * static_cast<double>(count - 1 - i));
   });
   return t;
 }

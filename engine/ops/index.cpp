@@ -61,25 +61,29 @@ void check_index_list(const char* op, const std::vector<std::int64_t>& index, st
 std::vector<std::int64_t> read_index_tensor(const char* op, const Tensor& index, std::int64_t axis,
                                             std::int64_t bound, const std::string& target) {
   std::vector<std::int64_t> out(static_cast<std::size_t>(index.numel()));
+  std::size_t bad = out.size();  // the first invalid entry, if any
   dispatch_dtype(index.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* values = index.data<T>();
+    const auto limit = static_cast<double>(bound);
     for (std::size_t i = 0; i < out.size(); ++i) {
-      const double v = static_cast<double>(values[i]);
-      if (v >= 0 && v < static_cast<double>(bound)) {  // false for nan
-        out[i] = static_cast<std::int64_t>(v);
-        if (static_cast<double>(out[i]) == v) continue;
+      const auto v = static_cast<double>(values[i]);
+      const bool in_range = v >= 0 && v < limit;  // false for nan
+      out[i] = in_range ? static_cast<std::int64_t>(v) : 0;
+      if (!in_range || static_cast<double>(out[i]) != v) {
+        bad = i;
+        break;
       }
-      const bool whole = std::isfinite(v) && v == std::floor(v);
-      std::ostringstream shown;
-      shown << v;
-      const std::string where = " at position " + position_str(static_cast<std::int64_t>(i), index.shape());
-      if (whole) throw_out_of_range(op, shown.str(), where, axis, bound, target);
-      throw std::invalid_argument(std::string(op) + ": index " + shown.str() + where + " of index " +
-                                  shape_str(index.shape()) + " is not a whole number");
     }
   });
-  return out;
+  if (bad == out.size()) return out;
+  const double v = index.to_vector()[bad];
+  std::ostringstream shown;
+  shown << v;
+  const std::string where = " at position " + position_str(static_cast<std::int64_t>(bad), index.shape());
+  if (std::isfinite(v) && v == std::floor(v)) throw_out_of_range(op, shown.str(), where, axis, bound, target);
+  throw std::invalid_argument(std::string(op) + ": index " + shown.str() + where + " of index " +
+                              shape_str(index.shape()) + " is not a whole number");
 }
 
 // gather / scatter_add pair a tensor of shape `target` with an index of the same rank
