@@ -51,8 +51,16 @@ Node::~Node() {
   t_tearing_down = false;
 }
 
+const Shape& Edge::shape() const {
+  if (node) return node->out_shape;
+  if (leaf) return leaf->shape;
+  return constant_shape;
+}
+
 // ---- recording ---------------------------------------------------------------
-std::shared_ptr<Node> record(const char* op, Tensor& out, const TensorList& inputs) {
+namespace {
+template <class Inputs>
+std::shared_ptr<Node> record_inputs(const char* op, Tensor& out, const Inputs& inputs) {
   if (!g_grad_enabled) return nullptr;
   const bool any = std::any_of(inputs.begin(), inputs.end(),
                                [](const Tensor& t) { return t.requires_grad(); });
@@ -63,20 +71,24 @@ std::shared_ptr<Node> record(const char* op, Tensor& out, const TensorList& inpu
   node->out_dtype = out.dtype();
   node->edges.reserve(inputs.size());
   for (const Tensor& t : inputs) {
-    Edge e;
-    if (t.defined()) {
-      e.shape = t.shape();
-      e.dtype = t.dtype();
-      if (t.requires_grad()) {
-        if (t.grad_fn()) e.node = t.grad_fn();
-        else e.leaf = t.impl_ptr();
-      }
-    }
-    node->edges.push_back(std::move(e));
+    Edge& e = node->edges.emplace_back();
+    if (!t.defined()) continue;
+    e.dtype = t.dtype();
+    if (!t.requires_grad()) e.constant_shape = t.shape();
+    else if (t.grad_fn()) e.node = t.grad_fn();
+    else e.leaf = t.impl_ptr();
   }
   out.impl()->requires_grad = true;
   out.impl()->grad_fn = node;
   return node;
+}
+}  // namespace
+
+std::shared_ptr<Node> record(const char* op, Tensor& out, std::initializer_list<Tensor> inputs) {
+  return record_inputs(op, out, inputs);
+}
+std::shared_ptr<Node> record(const char* op, Tensor& out, const TensorList& inputs) {
+  return record_inputs(op, out, inputs);
 }
 
 SavedTensor SavedTensor::output(const Tensor& out, const std::shared_ptr<Node>& node) {
@@ -228,7 +240,7 @@ TensorList run_backward(const TensorList& roots, const TensorList& seeds, const 
       const Edge& e = n->edges[i];
       Tensor gi = std::move(input_grads[i]);
       if (!e.requires_grad() || !gi.defined()) continue;
-      if (gi.shape() != e.shape) gi = sum_to(gi, e.shape);  // the one broadcast reduction
+      if (gi.shape() != e.shape()) gi = sum_to(gi, e.shape());  // the one broadcast reduction
       if (gi.dtype() != e.dtype)
         throw std::logic_error("backward: '" + n->name + "' returned a " + dtype_name(gi.dtype()) +
                                " gradient for a " + dtype_name(e.dtype) + " input");

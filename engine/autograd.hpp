@@ -7,6 +7,7 @@
 // ops. Because the backward is made of ops, running it with grad mode on
 // (create_graph = true) records a new graph, and gradients of gradients follow.
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,9 +22,13 @@ using TensorList = std::vector<Tensor>;
 struct Edge {
   std::shared_ptr<Node> node;         // set for non-leaf inputs that require grad
   std::shared_ptr<TensorImpl> leaf;   // set for leaf inputs that require grad
-  Shape shape;                        // the input's shape: gradients are summed back to it
+  Shape constant_shape;               // for inputs that need no grad (shown by to_dot)
   DType dtype = DType::f32;
   bool requires_grad() const { return node || leaf; }
+  // The input's shape, which gradients are summed back to. Not stored for inputs that
+  // need grad: their node's output shape or the leaf's shape is it (one allocation
+  // fewer per recorded op, which is most of the cost of a tiny op).
+  const Shape& shape() const;
 };
 
 // Backward rule: given dL/d(output), return dL/d(input_i) for each input, in the
@@ -92,6 +97,7 @@ class GradModeGuard {  // sets grad mode to `on` within its scope
 // If grad mode is on and any input requires grad, marks `out` as produced by a new
 // node named `op` and returns it so the caller can set node->backward. Otherwise
 // returns null and records nothing.
+std::shared_ptr<Node> record(const char* op, Tensor& out, std::initializer_list<Tensor> inputs);
 std::shared_ptr<Node> record(const char* op, Tensor& out, const TensorList& inputs);
 
 // ---- running the graph backward ----------------------------------------------

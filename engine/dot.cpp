@@ -64,10 +64,10 @@ std::string to_dot(const Tensor& root, const std::string& title) {
       } else if (e.leaf) {
         auto [id, fresh] = id_of(e.leaf.get(), "leaf");
         source = id;
-        if (fresh) leaf_stmt(id, e.shape, e.dtype, true);
+        if (fresh) leaf_stmt(id, e.shape(), e.dtype, true);
       } else {
         source = "const" + std::to_string(constants++);
-        leaf_stmt(source, e.shape, e.dtype, false);
+        leaf_stmt(source, e.shape(), e.dtype, false);
       }
       os << "  " << source << " -> " << target << ";\n";
     }

@@ -1,5 +1,6 @@
 #pragma once
 // Everything in symgrad's engine: include this one header.
+#include "engine/allocator.hpp"
 #include "engine/autograd.hpp"
 #include "engine/creation.hpp"
 #include "engine/dot.hpp"

@@ -6,18 +6,17 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "engine/allocator.hpp"
 #include "engine/autograd.hpp"
 
 namespace symgrad {
 
-Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
-  // Round up so aligned_alloc's size is a multiple of the alignment; never 0.
-  const std::size_t padded = ((nbytes + 63) / 64) * 64 + 64;
-  data_ = std::aligned_alloc(64, padded);
-  if (!data_) throw std::bad_alloc();
-}
+Storage::Storage(std::size_t nbytes)
+    : data_(nbytes <= kInlineBytes ? inline_ : allocate_buffer(nbytes)), nbytes_(nbytes) {}
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+  if (data_ != inline_) free_buffer(data_, nbytes_);
+}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (auto d : shape)

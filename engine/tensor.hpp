@@ -21,7 +21,9 @@ namespace symgrad {
 
 struct Node;
 
-// A 64-byte aligned buffer. Shared between a tensor and its detached copies.
+// A tensor's buffer, shared between a tensor and its detached copies. Up to 64 bytes
+// live inside the Storage object itself (one allocation fewer for scalars and tiny
+// tensors); larger buffers come from engine/allocator.hpp.
 class Storage {
  public:
   explicit Storage(std::size_t nbytes);
@@ -33,8 +35,10 @@ class Storage {
   std::size_t nbytes() const { return nbytes_; }
 
  private:
+  static constexpr std::size_t kInlineBytes = 64;
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
+  alignas(16) unsigned char inline_[kInlineBytes];
 };
 
 struct TensorImpl {

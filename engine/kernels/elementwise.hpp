@@ -37,6 +37,9 @@ void binary(Binary op, DType dt, const void* a, const Shape& a_strides, const vo
 void binary_reference(Binary op, DType dt, const void* a, const Shape& a_strides, const void* b,
                       const Shape& b_strides, void* out, const Shape& out_shape);
 
+// The same for operands and output that all have n elements in the same layout.
+void binary_same_shape(Binary op, DType dt, const void* a, const void* b, void* out, std::int64_t n);
+
 // out = cond != 0 ? a : b, with broadcasting strides as in binary().
 void where(DType dt, const void* cond, const Shape& cond_strides, const void* a,
            const Shape& a_strides, const void* b, const Shape& b_strides, void* out,

@@ -25,6 +25,13 @@ void check_pair(const char* op, const Tensor& a, const Tensor& b) {
 // The forward half shared by every binary op: broadcast, then one kernel call.
 Tensor binary_forward(kernels::Binary kind, const char* op, const Tensor& a, const Tensor& b) {
   check_pair(op, a, b);
+  if (a.shape() == b.shape()) {
+    // The common case: no broadcasting, so both operands are read as one flat run and
+    // no stride vectors are built (a tiny op should cost little more than its node).
+    Tensor out = Tensor::empty(a.shape(), a.dtype());
+    kernels::binary_same_shape(kind, a.dtype(), a.raw_data(), b.raw_data(), out.raw_data(), a.numel());
+    return out;
+  }
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(out_shape, a.dtype());
   kernels::binary(kind, a.dtype(), a.raw_data(), broadcast_strides(a.shape(), out_shape), b.raw_data(),

@@ -1,0 +1,30 @@
+#pragma once
+// Where tensor buffers come from.
+//
+// Small buffers come from malloc. Large ones are kept in a cache when freed and
+// handed out again for the next request of the same size: glibc returns big blocks
+// to the OS, and a fresh block costs one page fault per 4 KiB page on first touch --
+// for a 64 MB tensor that is more time than a tanh over it. Training loops allocate
+// the same sizes every step, so exact-size reuse is enough.
+#include <cstddef>
+#include <cstdint>
+
+namespace symgrad {
+
+void* allocate_buffer(std::size_t nbytes);
+void free_buffer(void* data, std::size_t nbytes);
+
+struct BufferCacheStats {
+  std::size_t cached_bytes = 0;  // held for reuse right now
+  std::uint64_t hits = 0;        // large allocations served from the cache
+  std::uint64_t misses = 0;      // large allocations that went to the system
+};
+BufferCacheStats buffer_cache_stats();
+
+// Upper bound on the bytes the cache may hold (default 1 GiB, or the environment
+// variable SYMGRAD_BUFFER_CACHE_MB; 0 disables caching; builds with AddressSanitizer
+// default to 0 so that use-after-free of a large buffer is still caught).
+void set_buffer_cache_limit(std::size_t bytes);
+void release_cached_buffers();  // returns every cached block to the system
+
+}  // namespace symgrad
