@@ -6,7 +6,8 @@
 //
 // Every workload runs once untimed (warm-up: page faults, BLAS thread start-up,
 // caches), then R times under std::chrono::steady_clock; the reported number comes
-// from the median (default) or the minimum of those R times. See bench/README.md for what each number means.
+// from the median (default) or the minimum of those R times. bench/README.md says
+// what each number means.
 #include <cblas.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "engine/kernels/elementwise.hpp"
 
 namespace {
 
@@ -81,7 +83,8 @@ double bench_copy(const Timer& timer) {
   // Split over the same pool the kernels use, so the ceiling matches their thread count.
   const double t = timer.seconds([&] {
     kernels::parallel_for(kStreamElements, std::int64_t{1} << 16, [&](std::int64_t begin, std::int64_t end) {
-      std::memcpy(dst.data() + begin, src.data() + begin, static_cast<std::size_t>(end - begin) * sizeof(float));
+      const auto bytes = static_cast<std::size_t>(end - begin) * sizeof(float);
+      std::memcpy(dst.data() + begin, src.data() + begin, bytes);
     });
     keep(dst.data());
   });
@@ -100,6 +103,33 @@ double bench_add(const Timer& timer) {
   const Tensor a = uniform({kStreamElements}, -1.0, 1.0, gen);
   const Tensor b = uniform({kStreamElements}, -1.0, 1.0, gen);
   const double t = timer.seconds([&] { keep(add(a, b)); });
+  return gigabytes_per_second(3.0 * kStreamElements * sizeof(float), t);
+}
+
+// The same kernels writing into an output allocated (and touched) once, outside the
+// timing: without the page faults of a fresh 64 MB output on every call, these are the
+// numbers to hold against copy_f32_16M.
+double bench_unary_kernel(const Timer& timer, kernels::Unary op) {
+  Generator gen(1);
+  const Tensor x = uniform({kStreamElements}, -2.0, 2.0, gen);
+  Tensor y = zeros({kStreamElements});
+  const double t = timer.seconds([&] {
+    kernels::unary(op, DType::f32, x.raw_data(), y.raw_data(), kStreamElements);
+    keep(y);
+  });
+  return gigabytes_per_second(2.0 * kStreamElements * sizeof(float), t);
+}
+
+double bench_add_kernel(const Timer& timer) {
+  Generator gen(2);
+  const Tensor a = uniform({kStreamElements}, -1.0, 1.0, gen);
+  const Tensor b = uniform({kStreamElements}, -1.0, 1.0, gen);
+  Tensor out = zeros({kStreamElements});
+  const double t = timer.seconds([&] {
+    kernels::binary(kernels::Binary::add, DType::f32, a.raw_data(), {1}, b.raw_data(), {1}, out.raw_data(),
+                    {kStreamElements});
+    keep(out);
+  });
   return gigabytes_per_second(3.0 * kStreamElements * sizeof(float), t);
 }
 
@@ -192,6 +222,11 @@ std::vector<Benchmark> all_benchmarks() {
       {{"exp_f32_16M"}, "GB/s", one([](const Timer& t) { return bench_unary(t, symgrad::exp); })},
       {{"add_f32_16M"}, "GB/s", one(bench_add)},
       {{"sum_f32_16M"}, "GB/s", one(bench_sum)},
+      {{"tanh_f32_16M_kernel"}, "GB/s",
+       one([](const Timer& t) { return bench_unary_kernel(t, kernels::Unary::tanh); })},
+      {{"exp_f32_16M_kernel"}, "GB/s",
+       one([](const Timer& t) { return bench_unary_kernel(t, kernels::Unary::exp); })},
+      {{"add_f32_16M_kernel"}, "GB/s", one(bench_add_kernel)},
       {{"matmul_f32_1024", "matmul_f32_1024_openblas_direct"}, "GFLOP/s",
        [](const Timer& t) { return bench_matmul_and_openblas_direct(t, DType::f32); }},
       {{"matmul_f64_1024", "matmul_f64_1024_openblas_direct"}, "GFLOP/s",
@@ -215,10 +250,10 @@ struct Options {
   std::string filter;
 };
 
-int parse_positive(const std::string& flag, const char* text) {
+int parse_positive(const std::string& flag, const std::string& text) {
   char* end = nullptr;
-  const long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < 1 || value > 1'000'000)
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || value < 1 || value > 1'000'000)
     throw std::invalid_argument(flag + " wants a positive integer, got '" + text + "'");
   return static_cast<int>(value);
 }
@@ -228,16 +263,16 @@ Options parse_options(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
-      std::fprintf(stderr, "usage: %s [--threads N] [--repeat R] [--statistic median|min] [--filter SUBSTR]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--repeat R] [--statistic median|min] [--filter SUBSTR]\n",
+                   argv[0]);
       std::exit(0);
     }
     if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value (or is unknown)");
-    const char* value = argv[++i];
+    const std::string value = argv[++i];
     if (flag == "--threads") opts.threads = parse_positive(flag, value);
     else if (flag == "--repeat") opts.timer.repeats = parse_positive(flag, value);
-    else if (flag == "--statistic" && (value == std::string("median") || value == std::string("min")))
-      opts.timer.use_minimum = value == std::string("min");
-    else if (flag == "--statistic") throw std::invalid_argument("--statistic is median or min, got " + std::string(value));
+    else if (flag == "--statistic" && (value == "median" || value == "min")) opts.timer.use_minimum = value == "min";
+    else if (flag == "--statistic") throw std::invalid_argument("--statistic is median or min, got " + value);
     else if (flag == "--filter") opts.filter = value;
     else throw std::invalid_argument("unknown flag " + flag);
   }

@@ -77,6 +77,22 @@ def bench_add(timer):
     return gigabytes_per_second(3 * STREAM_ELEMENTS * 4, t)
 
 
+def bench_unary_kernel(timer, op):
+    """The same op writing into an output allocated once, outside the timing (out=)."""
+    x = uniform(STREAM_ELEMENTS, -2.0, 2.0, seed=1)
+    y = torch.zeros(STREAM_ELEMENTS, dtype=torch.float32)
+    t = timer.seconds(lambda: op(x, out=y))
+    return gigabytes_per_second(2 * STREAM_ELEMENTS * 4, t)
+
+
+def bench_add_kernel(timer):
+    a = uniform(STREAM_ELEMENTS, -1.0, 1.0, seed=2)
+    b = uniform(STREAM_ELEMENTS, -1.0, 1.0, seed=3)
+    out = torch.zeros(STREAM_ELEMENTS, dtype=torch.float32)
+    t = timer.seconds(lambda: torch.add(a, b, out=out))
+    return gigabytes_per_second(3 * STREAM_ELEMENTS * 4, t)
+
+
 def bench_sum(timer):
     x = uniform(STREAM_ELEMENTS, -1.0, 1.0, seed=4)
     t = timer.seconds(lambda: torch.sum(x))
@@ -129,6 +145,9 @@ BENCHMARKS = [
     ("exp_f32_16M", "GB/s", lambda t: bench_unary(t, torch.exp)),
     ("add_f32_16M", "GB/s", bench_add),
     ("sum_f32_16M", "GB/s", bench_sum),
+    ("tanh_f32_16M_kernel", "GB/s", lambda t: bench_unary_kernel(t, torch.tanh)),
+    ("exp_f32_16M_kernel", "GB/s", lambda t: bench_unary_kernel(t, torch.exp)),
+    ("add_f32_16M_kernel", "GB/s", bench_add_kernel),
     ("matmul_f32_1024", "GFLOP/s", lambda t: bench_matmul(t, torch.float32)),
     ("matmul_f64_1024", "GFLOP/s", lambda t: bench_matmul(t, torch.float64)),
     ("tiny_op_overhead", "us", bench_tiny_op_overhead),

@@ -167,6 +167,33 @@ std::vector<Node*> topological_order(const std::vector<Node*>& roots) {
   return order;
 }
 
+// Replaces each gradient of a once-differentiable node by a copy whose own node
+// depends on everything the gradient depends on (the op's inputs and the incoming
+// gradient) and whose backward refuses to run.
+void guard_second_derivative(const Node& n, const Tensor& grad_output, TensorList& grads) {
+  for (Tensor& gi : grads) {
+    if (!gi.defined()) continue;
+    Tensor guarded = gi.detach();
+    auto node = std::make_shared<Node>();
+    node->name = n.name + "_backward";
+    node->out_shape = guarded.shape();
+    node->out_dtype = guarded.dtype();
+    node->edges = n.edges;
+    Edge& from_grad = node->edges.emplace_back();
+    from_grad.dtype = grad_output.dtype();
+    if (!grad_output.requires_grad()) from_grad.constant_shape = grad_output.shape();
+    else if (grad_output.grad_fn()) from_grad.node = grad_output.grad_fn();
+    else from_grad.leaf = grad_output.impl_ptr();
+    node->backward = [op = n.name](const Tensor&, const Node&) -> TensorList {
+      throw std::logic_error("backward: '" + op + "' has a fused backward kernel that is not "
+                             "differentiable, so a second derivative through it is not available");
+    };
+    guarded.impl()->requires_grad = true;
+    guarded.impl()->grad_fn = std::move(node);
+    gi = guarded;
+  }
+}
+
 struct Targets {
   bool all_leaves = false;                        // backward(): every leaf is a target
   std::unordered_map<TensorImpl*, std::size_t> leaves;  // grad(): leaf -> input index
@@ -232,6 +259,7 @@ TensorList run_backward(const TensorList& roots, const TensorList& seeds, const 
                              "' was already freed by an earlier backward; pass retain_graph = "
                              "true to the first call to run backward twice");
     TensorList input_grads = n->backward(g, *n);
+    if (create_graph && n->once_differentiable) guard_second_derivative(*n, g, input_grads);
     if (input_grads.size() != n->edges.size())
       throw std::logic_error("backward: '" + n->name + "' returned " +
                              std::to_string(input_grads.size()) + " gradients for " +

@@ -43,6 +43,10 @@ struct Node {
   DType out_dtype = DType::f32;
   BackwardFn backward;       // null once the graph is freed
   bool freed = false;
+  // Set by ops whose backward is a fused kernel rather than differentiable ops. With
+  // create_graph, the gradients it returns are marked so that differentiating them
+  // again throws a clear error instead of silently giving zero.
+  bool once_differentiable = false;
 
   Node() = default;
   Node(const Node&) = delete;

@@ -12,10 +12,11 @@
 namespace symgrad {
 
 Storage::Storage(std::size_t nbytes)
-    : data_(nbytes <= kInlineBytes ? inline_ : allocate_buffer(nbytes)), nbytes_(nbytes) {}
+    : data_(nbytes + kTailPadding <= kInlineBytes ? inline_ : allocate_buffer(nbytes + kTailPadding)),
+      nbytes_(nbytes) {}
 
 Storage::~Storage() {
-  if (data_ != inline_) free_buffer(data_, nbytes_);
+  if (data_ != inline_) free_buffer(data_, nbytes_ + kTailPadding);
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {

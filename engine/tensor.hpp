@@ -23,7 +23,9 @@ struct Node;
 
 // A tensor's buffer, shared between a tensor and its detached copies. Up to 64 bytes
 // live inside the Storage object itself (one allocation fewer for scalars and tiny
-// tensors); larger buffers come from engine/allocator.hpp.
+// tensors); larger buffers come from engine/allocator.hpp. Every buffer has
+// kTailPadding readable bytes past its end, so a SIMD kernel may load a whole vector
+// at the tail of the last row (the lanes past the end are never used).
 class Storage {
  public:
   explicit Storage(std::size_t nbytes);
@@ -35,7 +37,8 @@ class Storage {
   std::size_t nbytes() const { return nbytes_; }
 
  private:
-  static constexpr std::size_t kInlineBytes = 64;
+  static constexpr std::size_t kTailPadding = 64;
+  static constexpr std::size_t kInlineBytes = 64 + kTailPadding;
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
   alignas(16) unsigned char inline_[kInlineBytes];

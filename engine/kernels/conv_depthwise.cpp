@@ -6,7 +6,6 @@
 // input gradient is the same correlation again, with the taps flipped, applied to the
 // output gradient spread onto the input grid (zeros between samples when strided).
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "engine/kernels/conv.hpp"
@@ -20,6 +19,16 @@
 HWY_BEFORE_NAMESPACE();
 namespace symgrad::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+
+// The first n (< Lanes) elements at p and zeros above them, never reading at or past
+// `end`. (MaskedLoad is no substitute: some targets implement it with an aligned load.)
+template <class D, class T>
+HWY_INLINE hn::Vec<D> LoadTail(D d, const T* p, std::int64_t n, const T* end) {
+  if (p + hn::Lanes(d) <= end) return hn::IfThenElseZero(hn::FirstN(d, static_cast<std::size_t>(n)), hn::LoadU(d, p));
+  HWY_ALIGN T lanes[HWY_MAX_BYTES / sizeof(T)] = {};
+  for (std::int64_t i = 0; i < n; ++i) lanes[i] = p[i];
+  return hn::Load(d, lanes);
+}
 
 // dst[r * dst_stride + c] = init + sum_t taps[t] * src[r * src_stride + c + offsets[t]]
 // for r < rows, c < cols. src must stay readable one vector past the last element read;
@@ -64,7 +73,8 @@ void CorrelatePlane(const T* HWY_RESTRICT src, std::int64_t src_stride, const st
 }
 
 // sums[t] += sum_{r < rows, c < cols} g[r * g_stride + c] * src[r * src_stride + c + offsets[t]].
-// Row tails are masked on both operands so nothing outside the plane enters a sum.
+// src must stay readable one vector past the last element read. Row tails are zeroed on
+// both operands, so nothing outside the plane enters a sum (not even 0 * inf).
 template <class T>
 void TapDotsPlane(const T* HWY_RESTRICT src, std::int64_t src_stride, const std::int64_t* HWY_RESTRICT offsets,
                   std::int64_t ntaps, const T* HWY_RESTRICT g, std::int64_t g_stride, std::int64_t rows,
@@ -73,6 +83,7 @@ void TapDotsPlane(const T* HWY_RESTRICT src, std::int64_t src_stride, const std:
   const std::int64_t lanes = static_cast<std::int64_t>(hn::Lanes(d));
   const std::int64_t full = cols - cols % lanes;
   const auto tail = hn::FirstN(d, static_cast<std::size_t>(cols - full));
+  const T* g_end = g + (rows - 1) * g_stride + cols;
   for (std::int64_t t = 0; t < ntaps; ++t) {
     auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -85,7 +96,8 @@ void TapDotsPlane(const T* HWY_RESTRICT src, std::int64_t src_stride, const std:
       }
       if (c < full) acc0 = hn::MulAdd(hn::LoadU(d, g_row + c), hn::LoadU(d, row + c), acc0);
       if (full < cols)
-        acc1 = hn::MulAdd(hn::MaskedLoad(tail, d, g_row + full), hn::MaskedLoad(tail, d, row + full), acc1);
+        acc1 = hn::MulAdd(LoadTail(d, g_row + full, cols - full, g_end),
+                          hn::IfThenElseZero(tail, hn::LoadU(d, row + full)), acc1);
     }
     sums[t] += hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
   }
@@ -100,11 +112,12 @@ void CopyRows(const T* HWY_RESTRICT src, std::int64_t src_stride, std::int64_t r
   const std::int64_t lanes = static_cast<std::int64_t>(hn::Lanes(d));
   const std::int64_t full = cols - cols % lanes;
   const auto tail = hn::FirstN(d, static_cast<std::size_t>(cols - full));
+  const T* src_end = src + (rows - 1) * src_stride + cols;
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* in = src + r * src_stride;
     T* out = dst + r * dst_stride;
     for (std::int64_t c = 0; c < full; c += lanes) hn::StoreU(hn::LoadU(d, in + c), d, out + c);
-    if (full < cols) hn::BlendedStore(hn::MaskedLoad(tail, d, in + full), tail, d, out + full);
+    if (full < cols) hn::BlendedStore(LoadTail(d, in + full, cols - full, src_end), tail, d, out + full);
   }
 }
 
@@ -286,7 +299,8 @@ void input_grad_typed(const ConvGeometry& g, const T* grad_y, const T* w, T* gra
 }
 
 // grad_w[o, t] = sum_n sum_(i,j) grad_y[n, o, i, j] * padded x[n, c(o)] at (i, j) shifted by tap t.
-// Parallel over input channels, so each task owns its multiplier rows of grad_w.
+// Parallel over input channels, so each task owns its multiplier rows of grad_w; within a
+// task the batch is the outer loop, so the planes it reads are neighbours in memory.
 template <class T>
 void weight_grad_typed(const ConvGeometry& g, const T* x, const T* grad_y, T* grad_w) {
   const std::int64_t multiplier = g.out_per_group(), taps = g.taps();
@@ -297,29 +311,28 @@ void weight_grad_typed(const ConvGeometry& g, const T* x, const T* grad_y, T* gr
       std::max<std::int64_t>(1, kElementsPerChunk / (g.batch * multiplier * out_plane * taps + 1));
   parallel_for(g.in_channels, grain, [&](std::int64_t begin, std::int64_t end) {
     std::vector<T> padded(padded_h * padded_w + kSlack);
-    for (std::int64_t c = begin; c < end; ++c) {
-      T* sums = grad_w + c * multiplier * taps;
-      std::fill(sums, sums + multiplier * taps, T(0));
-      for (std::int64_t n = 0; n < g.batch; ++n) {
+    std::fill(grad_w + begin * multiplier * taps, grad_w + end * multiplier * taps, T(0));
+    for (std::int64_t n = 0; n < g.batch; ++n)
+      for (std::int64_t c = begin; c < end; ++c) {
         place_plane(x + (n * g.in_channels + c) * in_plane, g.in_h, g.in_w, 1, 1, g.pad_h, g.pad_w, padded.data(),
                     padded_h, padded_w);
         for (std::int64_t m = 0; m < multiplier; ++m) {
-          const T* g_plane = grad_y + (n * g.out_channels + c * multiplier + m) * out_plane;
-          T* o_sums = sums + m * taps;
+          const std::int64_t o = c * multiplier + m;
+          const T* g_plane = grad_y + (n * g.out_channels + o) * out_plane;
+          T* sums = grad_w + o * taps;
           if (g.stride_w == 1) {
             tap_dots_plane(padded.data(), g.stride_h * padded_w, offsets.data(), taps, g_plane, g.out_w, g.out_h,
-                           g.out_w, o_sums);
+                           g.out_w, sums);
             continue;
           }
           for (std::int64_t i = 0; i < g.out_h; ++i)  // strided columns: a scalar loop
             for (std::int64_t j = 0; j < g.out_w; ++j) {
               const T* at = padded.data() + i * g.stride_h * padded_w + j * g.stride_w;
               const T go = g_plane[i * g.out_w + j];
-              for (std::int64_t t = 0; t < taps; ++t) o_sums[t] += go * at[offsets[t]];
+              for (std::int64_t t = 0; t < taps; ++t) sums[t] += go * at[offsets[t]];
             }
         }
       }
-    }
   });
 }
 

@@ -1,16 +1,19 @@
 // kernels::unary with Highway SIMD, compiled once per instruction set and picked at
 // run time (foreach_target + HWY_DYNAMIC_DISPATCH), split over the thread pool.
 //
-// Transcendentals come from hwy/contrib/math (Exp 1 ulp, Log 4, Log1p 2, Expm1 4,
-// Sin/Cos 3, Tanh 4, per its documentation), with masks that fix the inputs it does
-// not cover (NaN, infinities, overflow) so special values match the reference loop.
-// A vector with a lane outside a function's valid range is recomputed lane by lane
-// by the reference loop; that path is rare and keeps the fast path branch-free.
+// Transcendentals come from hwy/contrib/math (Exp 1 ulp, Log 4, Log1p 2, Sin/Cos 3,
+// Tanh 4, per its documentation), with masks that fix the inputs it does not cover
+// (NaN, infinities, overflow) so special values match the reference loop; float exp
+// takes a shorter formula when a whole vector is in its range (simd_common-inl.h).
+// sin/cos recompute a vector holding a huge, infinite or NaN argument with the
+// reference loop, a rare path that keeps the usual one branch-free.
 //
-// erf and gelu have no Highway version: both dtypes evaluate them with std::erf in
-// double (float inputs are widened, then rounded once), so float32 results are
-// correctly rounded values of the double formula. pow_scalar is SIMD for the
-// exponents 0, 1, 2, -1 and 0.5 and std::pow otherwise.
+// erf and gelu have no Highway version. float32 uses erf_parts below (our own
+// polynomial fits, within 2 ulp for erf and 7 ulp / 4e-7 relative for erfc and gelu,
+// measured over all floats); gelu is computed as 0.5 x erfc(-x / sqrt 2) for x < 0,
+// which keeps its relative accuracy where 1 + erf(x / sqrt 2) cancels. float64 uses
+// the reference loop (std::erf). pow_scalar is SIMD for the exponents 0, 1, 2, -1
+// and 0.5 and std::pow otherwise.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/kernels/unary_simd.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -69,22 +72,64 @@ void map(D d, const hn::TFromD<D>* HWY_RESTRICT x, hn::TFromD<D>* HWY_RESTRICT y
   std::memcpy(y + i, tail, (n - i) * sizeof(T));
 }
 
-// Ops without a vector formula: the reference loop, in double for erf and gelu.
+// Ops without a vector formula: the reference loop.
 template <class T>
 void unary_scalar_path(Unary op, const T* x, T* y, std::size_t n, double param) {
-  const bool widen = (op == Unary::erf || op == Unary::gelu) && sizeof(T) == 4;
-  if (!widen) {
-    unary_reference(op, dtype_of<T>(), x, y, static_cast<std::int64_t>(n), param);
-    return;
-  }
-  constexpr std::size_t kBlock = 256;
-  double wide[kBlock];
-  for (std::size_t start = 0; start < n; start += kBlock) {
-    const std::size_t count = std::min(kBlock, n - start);
-    for (std::size_t k = 0; k < count; ++k) wide[k] = x[start + k];
-    unary_reference(op, DType::f64, wide, wide, static_cast<std::int64_t>(count), param);
-    for (std::size_t k = 0; k < count; ++k) y[start + k] = static_cast<T>(wide[k]);
-  }
+  unary_reference(op, dtype_of<T>(), x, y, static_cast<std::int64_t>(n), param);
+}
+
+// The two float pieces erf and erfc are made of, for z >= 0 with z^2 = h + l
+// exactly (l from an FMA):
+//   small = z P(z^2), erf for z < 1 (P: Chebyshev fit of erf(z)/z on [0, 1], 1.5e-9);
+//   large = e^(-z^2) t Q(t) with t = 2 / (2 + z), erfc for z >= 0.5 (Q: Chebyshev fit
+//           of e^(z^2) erfc(z) / t on z in [0.5, 10], 4e-9). Coefficients fitted with
+//           mpmath.chebyfit; e^(-z^2) = e^(-h) (1 - l) keeps z^2's rounding out of it.
+// erf = small or 1 - large, erfc = 1 - small or large, each where no cancellation hurts.
+template <class D>
+void erf_parts(D d, hn::Vec<D> z, hn::Vec<D> h, hn::Vec<D> l, hn::Vec<D>& small, hn::Vec<D>& large) {
+  using V = hn::Vec<D>;
+  const V one = hn::Set(d, 1.0f);
+  V p = hn::Set(d, 7.87587506269e-5f);
+  for (float c : {-0.000801686428717f, 0.00518908742343f, -0.0268542120106f, 0.112835947152f,
+                  -0.376126266667f, 1.12837916585f})
+    p = hn::MulAdd(p, h, hn::Set(d, c));
+  small = hn::Mul(z, p);
+  const V huge = hn::Set(d, 10.5f);  // erfc(10.5) is below the smallest float
+  const V t = hn::Div(hn::Set(d, 2.0f), hn::Add(hn::Set(d, 2.0f), hn::Min(z, huge)));
+  V q = hn::Set(d, -0.0254844929796f);
+  for (float c : {0.045852221725f, 0.102083187786f, -0.31308351597f, 0.179220646867f,
+                  0.00709926265541f, 0.19613102521f, 0.243703259478f, 0.282371037767f,
+                  0.282084361893f})
+    q = hn::MulAdd(q, t, hn::Set(d, c));
+  large = hn::Mul(hn::Mul(hn::Mul(exp_everywhere(d, hn::Neg(h)), hn::Sub(one, l)), t), q);
+  large = hn::IfThenZeroElse(hn::Gt(z, huge), large);  // also the NaN of l at z = inf
+}
+
+// erf(x) and gelu(x) = 0.5 x (1 + erf(x / sqrt 2)) for float.
+template <class D>
+hn::Vec<D> erf_float(D d, hn::Vec<D> x) {
+  using V = hn::Vec<D>;
+  const V one = hn::Set(d, 1.0f);
+  const V h = hn::Mul(x, x);
+  V small, large;
+  const V z = hn::Abs(x);
+  erf_parts(d, z, h, hn::MulSub(x, x, h), small, large);
+  const V erf_abs = hn::IfThenElse(hn::Lt(z, one), small, hn::Sub(one, large));
+  return hn::IfThenElse(hn::IsNaN(x), x, hn::CopySign(erf_abs, x));
+}
+template <class D>
+hn::Vec<D> gelu_float(D d, hn::Vec<D> x) {
+  using V = hn::Vec<D>;
+  const V one = hn::Set(d, 1.0f);
+  const V half = hn::Set(d, 0.5f);
+  const V h = hn::Mul(x, x);
+  const V z = hn::Mul(hn::Abs(x), hn::Set(d, 0.707106781186547524f));
+  V small, large;  // z^2 = x^2 / 2 exactly: halve both parts
+  erf_parts(d, z, hn::Mul(h, half), hn::Mul(hn::MulSub(x, x, h), half), small, large);
+  const V one_plus_erf = hn::IfThenElse(hn::Lt(z, one), hn::Add(one, small), hn::Sub(hn::Set(d, 2.0f), large));
+  const V erfc = hn::IfThenElse(hn::Lt(z, half), hn::Sub(one, small), large);
+  const V cdf_times_2 = hn::IfThenElse(hn::Ge(x, hn::Zero(d)), one_plus_erf, erfc);
+  return hn::IfThenElse(hn::IsNaN(x), x, hn::Mul(hn::Mul(half, x), cdf_times_2));
 }
 
 template <class T>
@@ -156,6 +201,10 @@ void unary_range(Unary op, const T* HWY_RESTRICT x, T* HWY_RESTRICT y, std::size
       return unary_scalar_path(op, x, y, n, param);
     case Unary::gelu:
     case Unary::erf:
+      if constexpr (sizeof(T) == 4) {
+        if (op == Unary::erf) return map(d, x, y, n, [&](V v) { return erf_float(d, v); });
+        return map(d, x, y, n, [&](V v) { return gelu_float(d, v); });
+      }
       return unary_scalar_path(op, x, y, n, param);
   }
 }
@@ -186,7 +235,7 @@ std::int64_t grain_for(Unary op) {
     case Unary::reciprocal: case Unary::add_scalar: case Unary::mul_scalar:
     case Unary::relu: case Unary::step: case Unary::sign:
       return 1 << 16;
-    case Unary::gelu: case Unary::erf: case Unary::pow_scalar:
+    case Unary::pow_scalar:  // std::pow, and erf / gelu in float64
       return 1 << 11;
     default:
       return 1 << 13;

@@ -180,7 +180,8 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_out, const Shape& 
   require_dtype(op, "grad_out", grad_out, x.dtype());
   const kernels::ConvGeometry g = conv_geometry(op, x.shape(), weight_shape, opts);
   check_grad_out(op, grad_out, g, x.shape(), weight_shape);
-  if (pads_by_copy(opts)) return conv2d_weight_grad(pad_input(op, x, opts), grad_out, weight_shape, without_padding(opts));
+  if (pads_by_copy(opts))
+    return conv2d_weight_grad(pad_input(op, x, opts), grad_out, weight_shape, without_padding(opts));
 
   Tensor grad_w = Tensor::empty(weight_shape, x.dtype());
   kernels::conv2d_weight_grad(x.dtype(), g, x.raw_data(), grad_out.raw_data(), grad_w.raw_data());

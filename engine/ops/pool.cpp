@@ -147,7 +147,9 @@ Tensor avg_pool2d_spread(const Tensor& g, const PoolGeometry& geo, const Pool2dO
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opts) {
   if (!x.defined()) throw std::invalid_argument("max_pool2d: the input is undefined");
   const PoolGeometry geo = pool_geometry("max_pool2d", x.shape(), opts);
-  auto argmax = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(shape_numel(geo.out_shape)));
+  // -1 marks a window whose argmax is not known yet.
+  auto argmax = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(shape_numel(geo.out_shape)),
+                                                            std::int64_t(-1));
   Tensor y = Tensor::empty(geo.out_shape, x.dtype());
   dispatch_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -158,7 +160,6 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opts) {
       const T* in = src + plane * geo.in_plane();
       T* out = dst + plane * geo.out_plane();
       std::int64_t* out_index = index + plane * geo.out_plane();
-      std::fill(out_index, out_index + geo.out_plane(), std::int64_t(-1));
       for_each_window_tap(geo, [&](std::int64_t k, std::int64_t at) {
         const T v = in[at];
         if (out_index[k] < 0 || v > out[k] || (std::isnan(v) && !std::isnan(out[k]))) {

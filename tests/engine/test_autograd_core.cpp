@@ -71,3 +71,32 @@ TEST_CASE("no-grad scope records nothing", "[autograd]") {
   REQUIRE_FALSE(y.requires_grad());
   REQUIRE(y.is_leaf());
 }
+
+namespace {
+// cube with a backward computed outside the graph, as a fused kernel would be.
+Tensor fused_cube(const Tensor& x) {
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = x * x * x;
+  }
+  if (auto node = record("fused_cube", y, {x})) {
+    node->once_differentiable = true;
+    node->backward = [x](const Tensor& g, const Node&) {
+      NoGradGuard no_grad;  // the "kernel": plain numbers, no graph
+      return TensorList{g * (3.0 * x * x)};
+    };
+  }
+  return y;
+}
+}  // namespace
+
+TEST_CASE("a second derivative through a once-differentiable op throws a clear error", "[autograd]") {
+  Tensor x = tensor({2.0}, {}, DType::f64).requires_grad_();
+  // The first derivative is fine, with or without create_graph.
+  REQUIRE(grad({fused_cube(x)}, {x})[0].item() == Approx(12.0));
+  Tensor g = grad({fused_cube(x)}, {x}, {}, {.create_graph = true})[0];
+  REQUIRE(g.item() == Approx(12.0));
+  REQUIRE(g.requires_grad());
+  REQUIRE_THROWS_WITH(grad({g}, {x}), Catch::Contains("fused_cube") && Catch::Contains("second derivative"));
+}

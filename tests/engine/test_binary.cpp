@@ -115,6 +115,31 @@ TEST_CASE("binary ops match a plain broadcasting loop in float32 and float64", "
       }
 }
 
+TEST_CASE("binary ops on tensors large enough to be split over threads", "[binary][threads]") {
+  const int previous = get_num_threads();
+  set_num_threads(3);  // odd, so chunks are uneven
+  const ShapeCase large[] = {{{517, 263}, {263}, {517, 263}},
+                             {{517, 1}, {517, 263}, {517, 263}},
+                             {{131101}, {131101}, {131101}},
+                             {{3, 1, 211}, {217, 1}, {3, 217, 211}}};
+  std::uint64_t seed = 1500;
+  for (const BinaryCase& c : binary_cases())
+    for (DType dt : {DType::f32, DType::f64})
+      for (const ShapeCase& s : large) {
+        INFO(c.name << " " << dtype_name(dt) << " " << shape_str(s.a) << " x " << shape_str(s.b));
+        Generator gen(++seed);
+        Tensor a = draw(s.a, c.a_low, c.a_high, c.ties, gen, dt);
+        Tensor b = draw(s.b, c.b_low, c.b_high, c.ties, gen, dt);
+        Tensor out = c.op(a, b);
+        REQUIRE(out.shape() == s.out);
+        std::vector<double> expected = broadcast_reference(a, b, s.out, c.reference);
+        if (dt == DType::f32)
+          for (double& e : expected) e = static_cast<float>(e);
+        require_allclose(out, expected, rtol_for(dt), 0.0);
+      }
+  set_num_threads(previous);
+}
+
 TEST_CASE("maximum and minimum propagate NaN from either side", "[binary]") {
   const double nan = std::nan("");
   for (DType dt : {DType::f32, DType::f64}) {

@@ -5,6 +5,8 @@
 // batch, and error messages.
 #include <catch2/catch.hpp>
 
+#include <hwy/targets.h>
+
 #include "engine/kernels/conv.hpp"
 #include "support/testing.hpp"
 
@@ -46,8 +48,10 @@ std::vector<double> conv2d_naive(const Tensor& x, const Tensor& w, const Tensor&
           for (std::int64_t c = 0; c < Cg; ++c)
             for (std::int64_t p = 0; p < KH; ++p)
               for (std::int64_t q = 0; q < KW; ++q) {
-                const std::int64_t r = boundary_index(o.padding_mode, i * o.stride_h - o.padding_h + p * o.dilation_h, H);
-                const std::int64_t s = boundary_index(o.padding_mode, j * o.stride_w - o.padding_w + q * o.dilation_w, W);
+                const std::int64_t r =
+                    boundary_index(o.padding_mode, i * o.stride_h - o.padding_h + p * o.dilation_h, H);
+                const std::int64_t s =
+                    boundary_index(o.padding_mode, j * o.stride_w - o.padding_w + q * o.dilation_w, W);
                 if (r < 0 || s < 0) continue;
                 const std::int64_t channel = (oc / Og) * Cg + c;
                 acc += wv[((oc * Cg + c) * KH + p) * KW + q] * xv[((n * C + channel) * H + r) * W + s];
@@ -161,6 +165,35 @@ TEST_CASE("conv2d's adjoint kernels match their reference loops", "[conv]") {
       require_allclose(conv2d_weight_grad(x, g, c.w, c.opts), gw, tol, tol);
     }
   }
+}
+
+TEST_CASE("the depthwise SIMD kernels agree with the reference on every compiled target", "[conv][simd]") {
+  std::uint64_t seed = 350;
+  for (const std::int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (const ConvCase& c : conv_cases()) {
+      if (c.opts.groups != c.x[1] || c.opts.padding_mode != PadMode::zeros) continue;
+      INFO(hwy::TargetName(target) << ": " << c.name);
+      for (DType dt : {DType::f32, DType::f64}) {
+        const Tensor x = random_input(c.x, seed++, -1, 1, dt).detach();
+        const Tensor w = random_input(c.w, seed++, -1, 1, dt).detach();
+        const Tensor b = random_input({c.w[0]}, seed++, -1, 1, dt).detach();
+        const Tensor y = conv2d(x, w, b, c.opts);
+        const Tensor g = random_input(y.shape(), seed++, -1, 1, dt).detach();
+        const double tol = dt == DType::f32 ? 1e-5 : 1e-12;
+        Shape shape;
+        require_allclose(y, conv2d_naive(x, w, b, c.opts, &shape), tol, tol);
+        const Tensor x64 = to_dtype(x, DType::f64), w64 = to_dtype(w, DType::f64), g64 = to_dtype(g, DType::f64);
+        hwy::SetSupportedTargetsForTest(0);  // the float64 comparison values from the default target
+        const Tensor gx_expected = conv2d_input_grad(g64, w64, c.x, c.opts);
+        const Tensor gw_expected = conv2d_weight_grad(x64, g64, c.w, c.opts);
+        hwy::SetSupportedTargetsForTest(target);
+        require_allclose(conv2d_input_grad(g, w, c.x, c.opts), gx_expected, tol, tol);
+        require_allclose(conv2d_weight_grad(x, g, c.w, c.opts), gw_expected, tol, tol * 10);
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST_CASE("conv2d's adjoints satisfy <conv(x, w), g> = <x, input_grad(g, w)> = <w, weight_grad(x, g)>", "[conv]") {

@@ -48,7 +48,8 @@ std::pair<std::vector<double>, Shape> matmul_reference(const Tensor& a, const Te
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < n; ++j) {
         double acc = 0.0;
-        for (std::int64_t p = 0; p < k; ++p) acc += (ta ? A[p * ac + i] : A[i * ac + p]) * (tb ? B[j * bc + p] : B[p * bc + j]);
+        for (std::int64_t p = 0; p < k; ++p)
+          acc += (ta ? A[p * ac + i] : A[i * ac + p]) * (tb ? B[j * bc + p] : B[p * bc + j]);
         out.push_back(acc);
       }
   }

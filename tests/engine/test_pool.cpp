@@ -14,6 +14,11 @@ using symgrad::testing::require_allclose;
 
 namespace {
 
+Pool2dOptions square_window(std::int64_t kernel, std::int64_t stride, std::int64_t padding) {
+  return {.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride, .padding_h = padding,
+          .padding_w = padding};
+}
+
 struct PoolCase {
   const char* name;
   Shape x;
@@ -23,9 +28,10 @@ struct PoolCase {
 std::vector<PoolCase> pool_cases() {
   return {
       {"2x2 default stride", {2, 3, 6, 8}, {}},
-      {"3x3 stride 1 pad 1", {1, 2, 5, 5}, {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .padding_h = 1, .padding_w = 1}},
-      {"3x3 stride 2 pad 1, odd size", {2, 2, 7, 7}, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .padding_h = 1, .padding_w = 1}},
-      {"non-square", {1, 3, 6, 7}, {.kernel_h = 2, .kernel_w = 3, .stride_h = 1, .stride_w = 2, .padding_h = 1, .padding_w = 1}},
+      {"3x3 stride 1 pad 1", {1, 2, 5, 5}, square_window(3, 1, 1)},
+      {"3x3 stride 2 pad 1, odd size", {2, 2, 7, 7}, square_window(3, 2, 1)},
+      {"non-square", {1, 3, 6, 7},
+       {.kernel_h = 2, .kernel_w = 3, .stride_h = 1, .stride_w = 2, .padding_h = 1, .padding_w = 1}},
       {"window equals the input", {2, 2, 3, 4}, {.kernel_h = 3, .kernel_w = 4}},
       {"one element", {1, 1, 1, 1}, {.kernel_h = 1, .kernel_w = 1}},
   };
@@ -97,7 +103,7 @@ TEST_CASE("max_pool2d sends the gradient to the first maximum of each window", "
   // All equal: every window's argmax is its top-left element. Overlapping windows
   // (3x3, stride 1, padding 1) accumulate at the shared winners.
   const Tensor x = ones({1, 1, 3, 3}, DType::f64).requires_grad_();
-  backward(sum(max_pool2d(x, {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .padding_h = 1, .padding_w = 1})));
+  backward(sum(max_pool2d(x, square_window(3, 1, 1))));
   // Window (i, j) starts at (i - 1, j - 1); its first in-bounds element is (max(i-1,0), max(j-1,0)).
   require_allclose(x.grad(), {4, 2, 0, 2, 1, 0, 0, 0, 0});
 
@@ -117,7 +123,7 @@ TEST_CASE("max_pool2d propagates NaN", "[pool]") {
 
 TEST_CASE("avg_pool2d counts padding as zeros", "[pool]") {
   const Tensor x = ones({1, 1, 2, 2}, DType::f64);
-  const Tensor y = avg_pool2d(x, {.kernel_h = 2, .kernel_w = 2, .stride_h = 1, .stride_w = 1, .padding_h = 1, .padding_w = 1});
+  const Tensor y = avg_pool2d(x, square_window(2, 1, 1));
   require_allclose(y, {0.25, 0.5, 0.25, 0.5, 1.0, 0.5, 0.25, 0.5, 0.25});
 }
 
@@ -133,7 +139,9 @@ TEST_CASE("pooling errors name the op and the shapes", "[pool][errors]") {
   const Tensor x = zeros({2, 3, 5, 5});
   for (bool is_max : {true, false}) {
     const char* op = is_max ? "max_pool2d" : "avg_pool2d";
-    auto pool = [is_max](const Tensor& t, const Pool2dOptions& o) { return is_max ? max_pool2d(t, o) : avg_pool2d(t, o); };
+    auto pool = [is_max](const Tensor& t, const Pool2dOptions& o) {
+      return is_max ? max_pool2d(t, o) : avg_pool2d(t, o);
+    };
     REQUIRE_THROWS_WITH(pool(zeros({3, 5, 5}), {}), Catch::Contains(op) && Catch::Contains("[3, 5, 5]"));
     REQUIRE_THROWS_WITH(pool(x, {.kernel_h = 0}), Catch::Contains(op) && Catch::Contains("kernel 0x2"));
     REQUIRE_THROWS_WITH(pool(x, {.stride_h = -1}), Catch::Contains(op) && Catch::Contains("stride -1x0"));

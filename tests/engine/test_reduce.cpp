@@ -166,6 +166,27 @@ TEST_CASE("reductions match a plain accumulation loop in float32 and float64", "
         }
 }
 
+TEST_CASE("reductions of tensors large enough to be blocked and split over threads", "[reduce][threads]") {
+  const int previous = get_num_threads();
+  set_num_threads(3);  // odd, so chunks are uneven
+  // Long rows (several pairwise-summation blocks), tall columns, and a non-adjacent
+  // pair of axes, each above the per-thread grain.
+  const AxesCase large[] = {{{3, 50021}, {-1}, {1}},
+                            {{1003, 140}, {0}, {0}},
+                            {{41, 97, 37}, {0, 2}, {0, 2}},
+                            {{150001}, {}, {0}}};
+  std::uint64_t seed = 3500;
+  for (Kind k : {Kind::sum, Kind::mean, Kind::max, Kind::min, Kind::var})
+    for (DType dt : {DType::f32, DType::f64})
+      for (const AxesCase& c : large) {
+        INFO(kind_name(k) << " " << dtype_name(dt) << " " << shape_str(c.shape) << " axes " << shape_str(c.axes));
+        Generator gen(++seed);
+        Tensor x = uniform(c.shape, 2.0, 4.0, gen, dt);
+        require_matches(apply(k, x, c.axes, false), reduce_reference(k, x, c.reduced, false), k, dt);
+      }
+  set_num_threads(previous);
+}
+
 TEST_CASE("var honours its correction", "[reduce]") {
   for (DType dt : {DType::f32, DType::f64}) {
     Tensor x = tensor({1.0, 2.0, 4.0, 7.0}, {2, 2}, dt);

@@ -98,6 +98,21 @@ TEST_CASE("unary ops match std:: math in float32 and float64", "[unary]") {
       }
 }
 
+TEST_CASE("unary ops on tensors large enough to be split over threads", "[unary][threads]") {
+  // Above the kernels' per-thread grain, with an odd thread count so chunks are uneven.
+  const int previous = get_num_threads();
+  set_num_threads(3);
+  std::uint64_t seed = 300;
+  for (const UnaryCase& c : unary_cases())
+    for (DType dt : {DType::f32, DType::f64}) {
+      INFO(c.name << " " << dtype_name(dt));
+      Generator gen(++seed);
+      Tensor x = uniform({200003}, c.low, c.high, gen, dt);
+      require_matches_reference(x, c.op(x), c);
+    }
+  set_num_threads(previous);
+}
+
 TEST_CASE("unary ops stay finite where a naive formula overflows", "[unary]") {
   for (DType dt : {DType::f32, DType::f64}) {
     INFO(dtype_name(dt));
