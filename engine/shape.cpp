@@ -84,6 +84,16 @@ std::vector<std::int64_t> normalize_axes(const std::vector<std::int64_t>& axes, 
   return out;
 }
 
+AxisLayout layout_around(const Shape& s, std::int64_t axis) {
+  AxisLayout l;
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(s.size()); ++i) {
+    if (i < axis) l.outer *= s[i];
+    else if (i == axis) l.n = s[i];
+    else l.inner *= s[i];
+  }
+  return l;
+}
+
 Shape reduced_shape(const Shape& s, const std::vector<std::int64_t>& axes, bool keepdim) {
   Shape out;
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(s.size()); ++i) {

@@ -25,6 +25,13 @@ std::int64_t normalize_axis(std::int64_t axis, std::int64_t rank, const char* op
 std::vector<std::int64_t> normalize_axes(const std::vector<std::int64_t>& axes, std::int64_t rank,
                                          const char* op);
 
+// A shape seen as [outer, n, inner] around one (normalised) axis: the view every
+// kernel that works along a single axis takes (reductions, softmax, concat, gather).
+struct AxisLayout {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+AxisLayout layout_around(const Shape& s, std::int64_t axis);
+
 // Shape after reducing `axes` (normalised); keepdim keeps them as size 1.
 Shape reduced_shape(const Shape& s, const std::vector<std::int64_t>& axes, bool keepdim);
 

@@ -126,20 +126,6 @@ void for_each_index_position(const Shape& index_shape, const Shape& strides, std
   }
 }
 
-// [outer, n, inner] around `axis`.
-struct AxisLayout {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-AxisLayout layout_around(const Shape& s, std::int64_t axis) {
-  AxisLayout l;
-  for (std::int64_t i = 0; i < static_cast<std::int64_t>(s.size()); ++i) {
-    if (i < axis) l.outer *= s[i];
-    else if (i == axis) l.n = s[i];
-    else l.inner *= s[i];
-  }
-  return l;
-}
-
 }  // namespace
 
 // index_select: out[..., k, ...] = x[..., index[k], ...]. Saves the index list and the

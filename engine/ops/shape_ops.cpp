@@ -31,20 +31,6 @@ std::int64_t axis_of(const char* op, const Shape& shape, std::int64_t axis, std:
   return a;
 }
 
-// A shape seen as [outer, n, inner] around `axis`: every copy along one axis uses it.
-struct AxisLayout {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-AxisLayout layout_around(const Shape& s, std::int64_t axis) {
-  AxisLayout l;
-  for (std::int64_t i = 0; i < static_cast<std::int64_t>(s.size()); ++i) {
-    if (i < axis) l.outer *= s[i];
-    else if (i == axis) l.n = s[i];
-    else l.inner *= s[i];
-  }
-  return l;
-}
-
 Tensor embed_strided(const Tensor& g, const Shape& shape, std::int64_t axis, std::int64_t start, std::int64_t step);
 
 // The forward of narrow and slice: `count` elements along axis from `start` in steps of

@@ -28,10 +28,10 @@ AxisView axis_view(const char* op, const Tensor& x, std::int64_t axis_in) {
     throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis_in) +
                                 " is out of range for input shape " + shape_str(x.shape()));
   v.axis = axis_in < 0 ? axis_in + x.dim() : axis_in;
-  const Shape& s = x.shape();
-  for (std::int64_t d = 0; d < v.axis; ++d) v.outer *= s[d];
-  v.n = s[v.axis];
-  for (std::int64_t d = v.axis + 1; d < x.dim(); ++d) v.inner *= s[d];
+  const AxisLayout l = layout_around(x.shape(), v.axis);
+  v.outer = l.outer;
+  v.n = l.n;
+  v.inner = l.inner;
   return v;
 }
 
