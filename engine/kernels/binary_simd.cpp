@@ -13,9 +13,12 @@
 #define HWY_TARGET_INCLUDE "engine/kernels/binary_simd.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/cache_control.h"
+#include "engine/kernels/simd_common-inl.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "engine/kernels/elementwise.hpp"
@@ -27,13 +30,15 @@ namespace symgrad::kernels {
 
 // A broadcast walk over K input operands and a contiguous output, with dimension 0
 // the innermost (after merging). Fixed-size arrays: building a plan allocates nothing.
+// Only the first `rank` entries are ever written or read: the arrays are left
+// uninitialised because zeroing them cost more than a tiny op's arithmetic.
 template <int K>
 struct StridedPlan {
   static constexpr int kMaxRank = 16;
   int rank = 0;
   std::int64_t numel = 0;
-  std::int64_t shape[kMaxRank] = {};
-  std::int64_t strides[K][kMaxRank] = {};
+  std::int64_t shape[kMaxRank];
+  std::int64_t strides[K][kMaxRank];
 };
 
 // Returns false when more than kMaxRank dimensions remain after merging (the caller
@@ -72,7 +77,7 @@ template <int K, class Run>
 void for_each_run(const StridedPlan<K>& plan, std::int64_t begin, std::int64_t end, Run&& run) {
   if (begin >= end) return;  // also keeps an empty shape's zero extent out of the division
   const std::int64_t inner = plan.shape[0];
-  std::int64_t index[StridedPlan<K>::kMaxRank] = {};
+  std::int64_t index[StridedPlan<K>::kMaxRank];  // index[d] for 1 <= d < rank
   std::int64_t offsets[K] = {};
   std::int64_t row = begin / inner;
   std::int64_t col = begin % inner;
@@ -135,24 +140,42 @@ struct Strided {
   hn::TFromD<D> at(std::size_t i) const { return p[static_cast<std::int64_t>(i) * stride]; }
 };
 
-// out[i] = f(inputs[i]...) for i < n; the partial last vector goes through padded
-// buffers so that it uses the same vector formula.
+// out[i] = f(inputs[i]...) for i in [first, first + count), count < Lanes, through
+// padded buffers so that a partial vector uses the same vector formula.
 template <class D, class F, class... In>
-void zip(D d, hn::TFromD<D>* HWY_RESTRICT out, std::size_t n, const F& f, const In&... in) {
+void zip_partial(D d, hn::TFromD<D>* out, std::size_t first, std::size_t count, const F& f,
+                 const In&... in) {
   using T = hn::TFromD<D>;
-  const std::size_t lanes = hn::Lanes(d);
-  std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) hn::StoreU(f(in.vec(d, i)...), d, out + i);
-  if (i == n) return;
-  const std::size_t rest = n - i;
   auto padded = [&](const auto& operand) {
-    HWY_ALIGN T lanes_buf[hn::MaxLanes(d)] = {};
-    for (std::size_t j = 0; j < rest; ++j) lanes_buf[j] = operand.at(i + j);
-    return hn::Load(d, lanes_buf);
+    HWY_ALIGN T lanes[hn::MaxLanes(d)] = {};
+    for (std::size_t j = 0; j < count; ++j) lanes[j] = operand.at(first + j);
+    return hn::Load(d, lanes);
   };
   HWY_ALIGN T result[hn::MaxLanes(d)];
   hn::Store(f(padded(in)...), d, result);
-  std::memcpy(out + i, result, rest * sizeof(T));
+  std::memcpy(out + first, result, count * sizeof(T));
+}
+
+// out[i] = f(inputs[i]...) for i < n. With `stream`, full vectors are written with
+// non-temporal stores after a partial vector that aligns out (see unary_simd.cpp's map).
+template <class D, class F, class... In>
+void zip(D d, hn::TFromD<D>* HWY_RESTRICT out, std::size_t n, bool stream, const F& f,
+         const In&... in) {
+  using T = hn::TFromD<D>;
+  const std::size_t lanes = hn::Lanes(d);
+  std::size_t i = 0;
+  const auto address = reinterpret_cast<std::uintptr_t>(out);
+  if (stream && n >= 4 * lanes && address % sizeof(T) == 0) {
+    const std::size_t misalignment = address % (lanes * sizeof(T)) / sizeof(T);
+    if (misalignment != 0) {
+      i = lanes - misalignment;
+      zip_partial(d, out, 0, i, f, in...);
+    }
+    for (; i + lanes <= n; i += lanes) hn::Stream(f(in.vec(d, i)...), d, out + i);
+    hwy::FlushStream();
+  }
+  for (; i + lanes <= n; i += lanes) hn::StoreU(f(in.vec(d, i)...), d, out + i);
+  if (i < n) zip_partial(d, out, i, n - i, f, in...);
 }
 
 // Calls body(f) with the vector formula of `op`, so each formula is written once.
@@ -192,7 +215,7 @@ void with_binary_formula(D d, Binary op, const Body& body) {
 
 template <class T>
 void binary_range(Binary op, const StridedPlan<2>& plan, const T* a, const T* b, T* out,
-                  std::int64_t begin, std::int64_t end) {
+                  std::int64_t begin, std::int64_t end, bool stream) {
   const hn::ScalableTag<T> d;
   using D = decltype(d);
   with_binary_formula(d, op, [&](const auto& f) {
@@ -202,17 +225,17 @@ void binary_range(Binary op, const StridedPlan<2>& plan, const T* a, const T* b,
       const std::int64_t sa = plan.strides[0][0];
       const std::int64_t sb = plan.strides[1][0];
       const auto count = static_cast<std::size_t>(n);
-      if (sa == 1 && sb == 1) zip(d, out + at, count, f, Contiguous<D>{pa}, Contiguous<D>{pb});
-      else if (sa == 1 && sb == 0) zip(d, out + at, count, f, Contiguous<D>{pa}, Splat<D>{*pb});
-      else if (sa == 0 && sb == 1) zip(d, out + at, count, f, Splat<D>{*pa}, Contiguous<D>{pb});
-      else zip(d, out + at, count, f, Strided<D>{pa, sa}, Strided<D>{pb, sb});
+      if (sa == 1 && sb == 1) zip(d, out + at, count, stream, f, Contiguous<D>{pa}, Contiguous<D>{pb});
+      else if (sa == 1 && sb == 0) zip(d, out + at, count, stream, f, Contiguous<D>{pa}, Splat<D>{*pb});
+      else if (sa == 0 && sb == 1) zip(d, out + at, count, stream, f, Splat<D>{*pa}, Contiguous<D>{pb});
+      else zip(d, out + at, count, stream, f, Strided<D>{pa, sa}, Strided<D>{pb, sb});
     });
   });
 }
 
 template <class T>
 void where_range(const StridedPlan<3>& plan, const T* cond, const T* a, const T* b, T* out,
-                 std::int64_t begin, std::int64_t end) {
+                 std::int64_t begin, std::int64_t end, bool stream) {
   const hn::ScalableTag<T> d;
   using D = decltype(d);
   using V = hn::Vec<D>;
@@ -225,27 +248,27 @@ void where_range(const StridedPlan<3>& plan, const T* cond, const T* a, const T*
     const Strided<D> y{b + offsets[2], plan.strides[2][0]};
     const auto count = static_cast<std::size_t>(n);
     if (c.stride == 1 && x.stride == 1 && y.stride == 1)
-      zip(d, out + at, count, pick, Contiguous<D>{c.p}, Contiguous<D>{x.p}, Contiguous<D>{y.p});
+      zip(d, out + at, count, stream, pick, Contiguous<D>{c.p}, Contiguous<D>{x.p}, Contiguous<D>{y.p});
     else
-      zip(d, out + at, count, pick, c, x, y);
+      zip(d, out + at, count, stream, pick, c, x, y);
   });
 }
 
 void BinaryF32(Binary op, const StridedPlan<2>& plan, const float* a, const float* b, float* out,
-               std::int64_t begin, std::int64_t end) {
-  binary_range(op, plan, a, b, out, begin, end);
+               std::int64_t begin, std::int64_t end, bool stream) {
+  binary_range(op, plan, a, b, out, begin, end, stream);
 }
 void BinaryF64(Binary op, const StridedPlan<2>& plan, const double* a, const double* b,
-               double* out, std::int64_t begin, std::int64_t end) {
-  binary_range(op, plan, a, b, out, begin, end);
+               double* out, std::int64_t begin, std::int64_t end, bool stream) {
+  binary_range(op, plan, a, b, out, begin, end, stream);
 }
 void WhereF32(const StridedPlan<3>& plan, const float* cond, const float* a, const float* b,
-              float* out, std::int64_t begin, std::int64_t end) {
-  where_range(plan, cond, a, b, out, begin, end);
+              float* out, std::int64_t begin, std::int64_t end, bool stream) {
+  where_range(plan, cond, a, b, out, begin, end, stream);
 }
 void WhereF64(const StridedPlan<3>& plan, const double* cond, const double* a, const double* b,
-              double* out, std::int64_t begin, std::int64_t end) {
-  where_range(plan, cond, a, b, out, begin, end);
+              double* out, std::int64_t begin, std::int64_t end, bool stream) {
+  where_range(plan, cond, a, b, out, begin, end, stream);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -286,9 +309,10 @@ void binary(Binary op, DType dt, const void* a, const Shape& a_strides, const vo
     const T* pa = static_cast<const T*>(a);
     const T* pb = static_cast<const T*>(b);
     T* po = static_cast<T*>(out);
+    const bool stream = static_cast<std::size_t>(plan.numel) * sizeof(T) >= kStreamBytes;
     split_over_pool(plan.numel, grain, [&](std::int64_t begin, std::int64_t end) {
-      if constexpr (sizeof(T) == 4) HWY_DYNAMIC_DISPATCH(BinaryF32)(op, plan, pa, pb, po, begin, end);
-      else HWY_DYNAMIC_DISPATCH(BinaryF64)(op, plan, pa, pb, po, begin, end);
+      if constexpr (sizeof(T) == 4) HWY_DYNAMIC_DISPATCH(BinaryF32)(op, plan, pa, pb, po, begin, end, stream);
+      else HWY_DYNAMIC_DISPATCH(BinaryF64)(op, plan, pa, pb, po, begin, end, stream);
     });
   });
 }
@@ -308,9 +332,10 @@ void where(DType dt, const void* cond, const Shape& cond_strides, const void* a,
     const T* pa = static_cast<const T*>(a);
     const T* pb = static_cast<const T*>(b);
     T* po = static_cast<T*>(out);
+    const bool stream = static_cast<std::size_t>(plan.numel) * sizeof(T) >= kStreamBytes;
     split_over_pool(plan.numel, kCheapGrain, [&](std::int64_t begin, std::int64_t end) {
-      if constexpr (sizeof(T) == 4) HWY_DYNAMIC_DISPATCH(WhereF32)(plan, pc, pa, pb, po, begin, end);
-      else HWY_DYNAMIC_DISPATCH(WhereF64)(plan, pc, pa, pb, po, begin, end);
+      if constexpr (sizeof(T) == 4) HWY_DYNAMIC_DISPATCH(WhereF32)(plan, pc, pa, pb, po, begin, end, stream);
+      else HWY_DYNAMIC_DISPATCH(WhereF64)(plan, pc, pa, pb, po, begin, end, stream);
     });
   });
 }

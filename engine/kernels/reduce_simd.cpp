@@ -16,6 +16,7 @@
 #define HWY_TARGET_INCLUDE "engine/kernels/reduce_simd.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/aligned_allocator.h"
 #include "engine/kernels/simd_common-inl.h"
 
 #include <vector>
@@ -120,8 +121,10 @@ void reduce_columns(Reduce op, const T* x, T* out, std::int64_t n, std::int64_t 
   x += c_begin;
   out += c_begin;
   if (op == Reduce::sum) {
-    HWY_ALIGN double total[kColumnChunk] = {};
-    HWY_ALIGN double block[kColumnChunk];
+    const auto buffers = hwy::AllocateAligned<double>(2 * kColumnChunk);
+    double* total = buffers.get();
+    double* block = total + kColumnChunk;
+    std::fill_n(total, width, 0.0);
     for (std::int64_t k0 = 0; k0 < n; k0 += kColumnBlock) {
       std::fill_n(block, width, 0.0);
       for (std::int64_t k = k0; k < std::min(n, k0 + kColumnBlock); ++k) {
@@ -138,7 +141,8 @@ void reduce_columns(Reduce op, const T* x, T* out, std::int64_t n, std::int64_t 
   }
   const bool is_max = op == Reduce::max;
   const T identity = (is_max ? -1 : 1) * std::numeric_limits<T>::infinity();
-  HWY_ALIGN T acc[kColumnChunk];
+  const auto buffer = hwy::AllocateAligned<T>(kColumnChunk);
+  T* acc = buffer.get();
   std::fill_n(acc, width, identity);
   for (std::int64_t k = 0; k < n; ++k) {
     const T* row = x + k * inner;

@@ -13,6 +13,7 @@
 #define HWY_TARGET_INCLUDE "engine/kernels/softmax_simd.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/aligned_allocator.h"
 #include "engine/kernels/simd_common-inl.h"
 
 #include <cmath>
@@ -161,14 +162,19 @@ void softmax_columns(const T* x, T* y, std::int64_t n, std::int64_t inner, std::
     std::copy(pad, pad + (width - j), row + j);
   };
 
-  HWY_ALIGN T m[kColumnChunk];  // whole vectors past `width` stay readable
+  // Per-column state, on the heap (a chunk's worth is too big for a stack frame).
+  const auto column_state = hwy::AllocateAligned<T>(2 * kColumnChunk);
+  const auto column_sums = hwy::AllocateAligned<double>(2 * kColumnChunk);
+  T* m = column_state.get();  // whole vectors past `width` stay readable
+  T* scale = m + kColumnChunk;  // the sum (softmax) or its log (log_softmax)
+  double* total = column_sums.get();
+  double* block = total + kColumnChunk;
   std::fill_n(m, kColumnChunk, -std::numeric_limits<T>::infinity());
   for (std::int64_t k = 0; k < n; ++k)
     for (std::int64_t j = 0; j < width; j += lanes)
       hn::Store(max_ignoring_nan<decltype(dn)>(hn::Load(dn, m + j), load(x + k * inner, j)), dn, m + j);
 
-  HWY_ALIGN double total[kColumnChunk] = {};
-  HWY_ALIGN double block[kColumnChunk];
+  std::fill_n(total, kColumnChunk, 0.0);
   for (std::int64_t k0 = 0; k0 < n; k0 += kColumnBlock) {
     std::fill_n(block, kColumnChunk, 0.0);
     for (std::int64_t k = k0; k < std::min(n, k0 + kColumnBlock); ++k)
@@ -185,7 +191,6 @@ void softmax_columns(const T* x, T* y, std::int64_t n, std::int64_t inner, std::
       y[j] = std::isinf(m[j]) ? m[j] : static_cast<T>(static_cast<double>(m[j]) + std::log(total[j]));
     return;
   }
-  HWY_ALIGN T scale[kColumnChunk];  // the sum (softmax) or its log (log_softmax)
   std::fill_n(scale, kColumnChunk, T(1));
   for (std::int64_t j = 0; j < width; ++j)
     scale[j] = static_cast<T>(what == kSoftmax ? total[j] : std::log(total[j]));
