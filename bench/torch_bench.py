@@ -9,11 +9,29 @@ Progress goes to stderr. See bench/README.md for what each number means.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 
-import torch
+
+def _threads_from_argv():
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+# Debian's torch calls the system BLAS (OpenBLAS), whose own thread pool ignores
+# torch.set_num_threads; it reads OPENBLAS_NUM_THREADS once, when it is loaded. Set it
+# before importing torch so both sides of the comparison use the same thread count.
+if _threads_from_argv() is not None:
+    os.environ["OPENBLAS_NUM_THREADS"] = _threads_from_argv()
+    os.environ["OMP_NUM_THREADS"] = _threads_from_argv()
+
+import torch  # noqa: E402
 
 STREAM_ELEMENTS = 1 << 24  # 16M floats = 64 MB
 MATMUL_SIZE = 1024
