@@ -317,15 +317,23 @@ TensorList grad(const TensorList& outputs, const TensorList& inputs,
     seeds.push_back(seed_for(o, grad_outputs.empty() ? Tensor() : grad_outputs[i], "grad"));
   }
   Targets targets;
+  std::vector<std::pair<std::size_t, std::size_t>> repeats;  // (input, its first occurrence)
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i];
     if (!x.defined() || !x.requires_grad())
       throw std::invalid_argument("grad: input " + std::to_string(i) + " does not require grad");
-    if (x.grad_fn()) targets.nodes.emplace(x.grad_fn().get(), i);
-    else targets.leaves.emplace(x.impl(), i);
+    // The same tensor passed twice gets the same gradient twice.
+    if (x.grad_fn()) {
+      const auto [it, fresh] = targets.nodes.emplace(x.grad_fn().get(), i);
+      if (!fresh) repeats.emplace_back(i, it->second);
+    } else {
+      const auto [it, fresh] = targets.leaves.emplace(x.impl(), i);
+      if (!fresh) repeats.emplace_back(i, it->second);
+    }
   }
   TensorList results = run_backward(roots, seeds, targets, inputs.size(), opts.create_graph,
                                     opts.retain_graph || opts.create_graph);
+  for (const auto& [repeat, first] : repeats) results[repeat] = results[first];
   for (std::size_t i = 0; i < results.size(); ++i)
     if (!results[i].defined() && !opts.allow_unused)
       throw std::invalid_argument("grad: input " + std::to_string(i) +

@@ -100,3 +100,14 @@ TEST_CASE("a second derivative through a once-differentiable op throws a clear e
   REQUIRE(g.requires_grad());
   REQUIRE_THROWS_WITH(grad({g}, {x}), Catch::Contains("fused_cube") && Catch::Contains("second derivative"));
 }
+
+TEST_CASE("grad returns the same gradient for an input passed twice", "[autograd]") {
+  Tensor x = tensor({3.0}, {}, DType::f64).requires_grad_();
+  Tensor h = x * 2.0;  // a non-leaf input, also passed twice
+  Tensor y = x * h;    // 2 x^2: dy/dx = 4x = 12 (both paths, as in PyTorch); dy/dh = x = 3
+  auto gs = grad({y}, {x, h, x, h});
+  REQUIRE(gs[0].item() == Approx(12.0));
+  REQUIRE(gs[1].item() == Approx(3.0));
+  REQUIRE(gs[2].item() == gs[0].item());
+  REQUIRE(gs[3].item() == gs[1].item());
+}
