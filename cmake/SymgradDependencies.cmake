@@ -8,3 +8,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/SymgradOpenBLAS.cmake)
 if(NOT TARGET symgrad::openblas)
   message(FATAL_ERROR "OpenBLAS not found: run tools/setup.sh (Debian package libopenblas-dev)")
 endif()
+
+# nn: JSON/CBOR serialization and configs (header-only), gzip'd IDX data files.
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(ZLIB REQUIRED)

@@ -59,6 +59,22 @@ const Shape& Edge::shape() const {
 
 // ---- recording ---------------------------------------------------------------
 namespace {
+// A leaf written in place after the forward pass (an optimizer step before backward,
+// say) would get a gradient computed from values it no longer holds.
+void check_leaf_versions(const Node& n) {
+  for (std::size_t i = 0; i < n.edges.size(); ++i) {
+    const Edge& e = n.edges[i];
+    if (!e.leaf || e.leaf->storage->version() == e.leaf_version) continue;
+    throw std::logic_error("backward: input " + std::to_string(i) + " of '" + n.name + "' (" +
+                           dtype_name(e.leaf->dtype) + " " + shape_str(e.leaf->shape) +
+                           ") was modified in place after the forward pass (version " +
+                           std::to_string(e.leaf->storage->version()) + ", recorded " +
+                           std::to_string(e.leaf_version) +
+                           "); run the forward again after changing it (e.g. after "
+                           "optimizer.step())");
+  }
+}
+
 template <class Inputs>
 std::shared_ptr<Node> record_inputs(const char* op, Tensor& out, const Inputs& inputs) {
   if (!g_grad_enabled) return nullptr;
@@ -76,7 +92,10 @@ std::shared_ptr<Node> record_inputs(const char* op, Tensor& out, const Inputs& i
     e.dtype = t.dtype();
     if (!t.requires_grad()) e.constant_shape = t.shape();
     else if (t.grad_fn()) e.node = t.grad_fn();
-    else e.leaf = t.impl_ptr();
+    else {
+      e.leaf = t.impl_ptr();
+      e.leaf_version = t.impl()->storage->version();
+    }
   }
   out.impl()->requires_grad = true;
   out.impl()->grad_fn = node;
@@ -258,6 +277,7 @@ TensorList run_backward(const TensorList& roots, const TensorList& seeds, const 
       throw std::logic_error("backward: the graph through '" + n->name +
                              "' was already freed by an earlier backward; pass retain_graph = "
                              "true to the first call to run backward twice");
+    check_leaf_versions(*n);
     TensorList input_grads = n->backward(g, *n);
     if (create_graph && n->once_differentiable) guard_second_derivative(*n, g, input_grads);
     if (input_grads.size() != n->edges.size())

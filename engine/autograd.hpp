@@ -24,6 +24,7 @@ struct Edge {
   std::shared_ptr<TensorImpl> leaf;   // set for leaf inputs that require grad
   Shape constant_shape;               // for inputs that need no grad (shown by to_dot)
   DType dtype = DType::f32;
+  std::uint64_t leaf_version = 0;     // the leaf's storage version when the op ran
   bool requires_grad() const { return node || leaf; }
   // The input's shape, which gradients are summed back to. Not stored for inputs that
   // need grad: their node's output shape or the leaf's shape is it (one allocation

@@ -7,6 +7,7 @@
 #include "engine/dtype.hpp"
 #include "engine/functional.hpp"
 #include "engine/gradcheck.hpp"
+#include "engine/inplace.hpp"
 #include "engine/kernels/threads.hpp"
 #include "engine/ops/binary.hpp"
 #include "engine/ops/conv.hpp"

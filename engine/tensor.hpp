@@ -6,7 +6,7 @@
 // instead of returning strided views. The copies cost memory bandwidth, but in
 // exchange every kernel sees one dense layout (simple SIMD loops, one reference loop
 // per op), and autograd never has to reason about two tensors aliasing one buffer
-// (no version counters, no in-place view rebasing). matmul avoids the one copy that
+// (no view rebasing; one version counter per buffer catches in-place writes). matmul avoids the one copy that
 // would matter, the transpose in its backward, by handing transpose flags to BLAS.
 #include <cstdint>
 #include <iosfwd>
@@ -35,12 +35,19 @@ class Storage {
   void* data() { return data_; }
   const void* data() const { return data_; }
   std::size_t nbytes() const { return nbytes_; }
+  // Counts in-place writes (engine/inplace.hpp). Autograd remembers a leaf's version
+  // when an op records it and refuses to run backward if it changed since: the
+  // gradient would be computed with the old values but applied to the new ones.
+  std::uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+  void set_version(std::uint64_t v) { version_ = v; }
 
  private:
   static constexpr std::size_t kTailPadding = 64;
   static constexpr std::size_t kInlineBytes = 64 + kTailPadding;
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
+  std::uint64_t version_ = 0;
   alignas(16) unsigned char inline_[kInlineBytes];
 };
 
