@@ -154,3 +154,36 @@ TEST_CASE("pooling errors name the op and the shapes", "[pool][errors]") {
     REQUIRE_THROWS_WITH(pool(Tensor(), {}), Catch::Contains(op) && Catch::Contains("undefined"));
   }
 }
+
+TEST_CASE("max_pool2d without padding (the select path) keeps the argmax rules", "[pool]") {
+  // Windows with a tie, a NaN after the maximum, a NaN first and two NaNs: the path
+  // for unpadded windows must pick what the general rule picks. The gradient of
+  // sum(y) counts how often each input was its window's argmax.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> values{2, 7, 7, 1,  3, nan, nan, 0,   //
+                                   7, 1, 9, 9,  nan, 4, 5, nan};
+  for (const std::int64_t stride : {2, 1}) {
+    INFO("2x2 windows, stride " << stride);
+    const Tensor x = from_vector(values, {1, 1, 4, 4}, DType::f64).requires_grad_();
+    const Tensor y = max_pool2d(x, square_window(2, stride, 0));
+    backward(sum(y));
+    const std::int64_t out = y.size(2);
+    const std::vector<double> got = y.to_vector();
+    std::vector<double> expected_grad(16, 0.0);
+    for (std::int64_t i = 0; i < out; ++i)
+      for (std::int64_t j = 0; j < out; ++j) {
+        std::int64_t best = -1;
+        for (std::int64_t p = 0; p < 2; ++p)
+          for (std::int64_t q = 0; q < 2; ++q) {
+            const std::int64_t at = (i * stride + p) * 4 + j * stride + q;
+            if (best < 0 || values[at] > values[best] ||
+                (std::isnan(values[at]) && !std::isnan(values[best])))
+              best = at;
+          }
+        const double v = got[i * out + j];
+        CHECK((std::isnan(values[best]) ? std::isnan(v) : v == values[best]));
+        expected_grad[best] += 1.0;
+      }
+    require_allclose(x.grad(), expected_grad);
+  }
+}
