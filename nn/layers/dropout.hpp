@@ -10,8 +10,11 @@ namespace symgrad::nn {
 
 class Dropout : public Module {
  public:
-  // p in [0, 1). The layer owns its generator: a model's masks depend only on its seeds
-  // and the order of its forward calls, not on anything else drawing random numbers.
+  // p in [0, 1). The layer owns its random stream: the mask of the k-th training-mode
+  // call is drawn from Generator(seed, k), so masks depend only on the seed and the
+  // number of calls, not on anything else drawing random numbers. k is kept in the
+  // buffer "calls", which is saved with the model: a resumed run continues the same
+  // mask sequence. (Exact up to 2^24 calls if the model is converted to float32.)
   explicit Dropout(double p = 0.5, std::uint64_t seed = 0);
 
   Tensor forward(const Tensor& x) override;
@@ -21,7 +24,8 @@ class Dropout : public Module {
 
  private:
   double p_;
-  Generator gen_;
+  std::uint64_t seed_;
+  Tensor calls_;  // buffer: training-mode forward calls so far
 };
 
 }  // namespace symgrad::nn

@@ -1,7 +1,6 @@
 #include "nn/optim/clip.hpp"
 
 #include <cmath>
-#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -28,14 +27,15 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   if (!std::isfinite(norm)) return norm;
   const double factor = max_norm / (norm + 1e-6);
   if (factor >= 1.0) return norm;
-  // backward may hand one buffer to several leaves (the two inputs of an add):
-  // scaling it once scales each of their gradients once.
-  std::set<const Storage*> scaled;
-  for (Tensor& g : grads) {
-    Storage* storage = g.impl()->storage.get();
-    if (!scaled.insert(storage).second) continue;
-    kernels::scale_inplace(g.dtype(), g.raw_data(), g.numel(), factor);
-    storage->bump_version();
+  // The scaled gradients are new tensors rather than writes into the old ones: backward
+  // may hand one buffer to several leaves (the two inputs of an add) or to a leaf and
+  // the caller's grad_output, and none of those should change behind their backs.
+  NoGradGuard no_grad;
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    Tensor handle = p;
+    handle.set_grad(g * factor);
   }
   return norm;
 }

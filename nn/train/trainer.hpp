@@ -10,8 +10,8 @@
 // rate (LRSchedule::lr_at is a pure function of the step). The checkpoint holds all of
 // that state, so a run resumed from the checkpoint of epoch k continues exactly as
 // the uninterrupted run did: same weights, same metrics (timings aside), given the
-// same thread count. (Layers with their own random stream that is not part of
-// named_state(), such as Dropout's generator, restart that stream on resume.)
+// same thread count. (Dropout keeps its position in its random stream as a buffer,
+// so its masks continue too.)
 #include <cstdint>
 #include <functional>
 #include <optional>

@@ -6,7 +6,6 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -14,6 +13,7 @@
 #include <string>
 
 #include "engine/engine.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -22,13 +22,7 @@ using json = nlohmann::json;
 namespace {
 
 const json& reference() {
-  static const json data = [] {
-    const std::string path = SYMGRAD_TEST_DATA_DIR "/torch_reference.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + " (written by tools/make_torch_reference.py)");
-    return json::parse(in);
-  }();
-  return data;
+  return testing::reference_data("torch_reference.json", "tools/make_torch_reference.py");
 }
 
 DType dtype_named(const std::string& name) {
@@ -37,17 +31,9 @@ DType dtype_named(const std::string& name) {
   throw std::invalid_argument("torch_reference.json: unknown dtype '" + name + "'");
 }
 
-// {"shape": [...], "values": [...]} -> a tensor; shape [] is a scalar.
-Tensor tensor_from(const json& packed, DType dtype) {
-  const auto shape = packed.at("shape").get<Shape>();
-  const auto values = packed.at("values").get<std::vector<double>>();
-  if (shape.empty()) return scalar(values.at(0), dtype);
-  return from_vector(values, shape, dtype);
-}
-
 TensorList tensors_from(const json& list, DType dtype) {
   TensorList out;
-  for (const json& packed : list) out.push_back(tensor_from(packed, dtype));
+  for (const json& packed : list) out.push_back(testing::tensor_from_json(packed, dtype));
   return out;
 }
 
@@ -132,7 +118,7 @@ const std::map<std::string, OpFn>& ops() {
       {"minimum", binary(static_cast<Binary>(&minimum))},
       {"where",
        [](const TensorList& x, const json& a) {
-         return TensorList{where(tensor_from(a.at("condition"), x.at(0).dtype()), x.at(0), x.at(1))};
+         return TensorList{where(testing::tensor_from_json(a.at("condition"), x.at(0).dtype()), x.at(0), x.at(1))};
        }},
       // reductions
       {"sum", reduction(static_cast<Reduction>(&sum))},
@@ -153,7 +139,7 @@ const std::map<std::string, OpFn>& ops() {
        [](const TensorList& x, const json& a) { return TensorList{log_softmax(x.at(0), integer(a, "axis"))}; }},
       {"cross_entropy",
        [](const TensorList& x, const json& a) {
-         const Tensor targets = tensor_from(a.at("targets"), x.at(0).dtype());  // [N, 1]
+         const Tensor targets = testing::tensor_from_json(a.at("targets"), x.at(0).dtype());  // [N, 1]
          return TensorList{-mean(gather(log_softmax(x.at(0), 1), 1, targets))};
        }},
       // matrix products
@@ -198,7 +184,7 @@ const std::map<std::string, OpFn>& ops() {
        }},
       {"gather",
        [](const TensorList& x, const json& a) {
-         return TensorList{gather(x.at(0), integer(a, "axis"), tensor_from(a.at("index"), x.at(0).dtype()))};
+         return TensorList{gather(x.at(0), integer(a, "axis"), testing::tensor_from_json(a.at("index"), x.at(0).dtype()))};
        }},
       {"pad",
        [](const TensorList& x, const json& a) {

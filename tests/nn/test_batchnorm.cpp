@@ -2,11 +2,11 @@
 // written by tools/make_nn_norm_loss_reference.py): three training steps with running
 // statistics, then eval mode. The fused kernel is checked against the composite (values,
 // first and second derivatives) and against plain loops; both are gradchecked.
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "nn/layers/batchnorm.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -18,17 +18,7 @@ using symgrad::testing::require_allclose;
 namespace {
 
 const json& reference() {
-  static const json data = [] {
-    const std::string path = SYMGRAD_TEST_DATA_DIR "/nn_norm_loss_reference.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + " (written by tools/make_nn_norm_loss_reference.py)");
-    return json::parse(in);
-  }();
-  return data;
-}
-
-Tensor tensor_from(const json& packed, DType dtype) {
-  return from_vector(packed.at("values").get<std::vector<double>>(), packed.at("shape").get<Shape>(), dtype);
+  return testing::reference_data("nn_norm_loss_reference.json", "tools/make_nn_norm_loss_reference.py");
 }
 
 struct Tolerance {
@@ -56,8 +46,8 @@ std::shared_ptr<BatchNorm> make_layer(const json& c, DType dtype) {
   else layer = std::make_shared<BatchNorm2d>(features, opts);
   if (opts.affine) {
     NoGradGuard no_grad;
-    copy_(layer->weight, tensor_from(c.at("weight"), dtype));
-    copy_(layer->bias, tensor_from(c.at("bias"), dtype));
+    copy_(layer->weight, testing::tensor_from_json(c.at("weight"), dtype));
+    copy_(layer->bias, testing::tensor_from_json(c.at("bias"), dtype));
   }
   return layer;
 }
@@ -65,10 +55,10 @@ std::shared_ptr<BatchNorm> make_layer(const json& c, DType dtype) {
 // One step of a reference case through the layer: forward, backward of sum(out * R),
 // and every value PyTorch recorded.
 void check_step(BatchNorm& layer, const json& step, DType dtype) {
-  Tensor x = tensor_from(step.at("input"), dtype).requires_grad_();
+  Tensor x = testing::tensor_from_json(step.at("input"), dtype).requires_grad_();
   Tensor out = layer(x);
   require_close(out, step.at("output"), dtype);
-  backward(sum(out * tensor_from(step.at("weights"), dtype)));
+  backward(sum(out * testing::tensor_from_json(step.at("weights"), dtype)));
   require_close(x.grad(), step.at("grad_input"), dtype);
   if (step.contains("grad_weight")) {
     require_close(layer.weight.grad(), step.at("grad_weight"), dtype);
@@ -85,13 +75,13 @@ void check_step(BatchNorm& layer, const json& step, DType dtype) {
 // the layer's current weight and bias.
 
 void check_step_with_kernel(const BatchNorm& layer, const json& step, DType dtype, BatchNormKernel kernel) {
-  Tensor x = tensor_from(step.at("input"), dtype).requires_grad_();
+  Tensor x = testing::tensor_from_json(step.at("input"), dtype).requires_grad_();
   Tensor w = layer.weight.defined() ? layer.weight.detach().requires_grad_() : Tensor();
   Tensor b = layer.bias.defined() ? layer.bias.detach().requires_grad_() : Tensor();
   TensorList leaves = w.defined() ? TensorList{x, w, b} : TensorList{x};
   BatchNormResult r = batch_norm_batch_stats(x, w, b, layer.options().eps, kernel);
   require_close(r.out, step.at("output"), dtype);
-  TensorList grads = grad({sum(r.out * tensor_from(step.at("weights"), dtype))}, leaves);
+  TensorList grads = grad({sum(r.out * testing::tensor_from_json(step.at("weights"), dtype))}, leaves);
   require_close(grads[0], step.at("grad_input"), dtype);
   if (w.defined()) {
     require_close(grads[1], step.at("grad_weight"), dtype);

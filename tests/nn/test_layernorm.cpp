@@ -1,10 +1,10 @@
 // LayerNorm against PyTorch 1.13 (tests/data/nn_norm_loss_reference.json, written by
 // tools/make_nn_norm_loss_reference.py), against a plain loop, gradcheck and errors.
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "nn/layers/layernorm.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -16,17 +16,7 @@ using symgrad::testing::require_allclose;
 namespace {
 
 const json& reference() {
-  static const json data = [] {
-    const std::string path = SYMGRAD_TEST_DATA_DIR "/nn_norm_loss_reference.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + " (written by tools/make_nn_norm_loss_reference.py)");
-    return json::parse(in);
-  }();
-  return data;
-}
-
-Tensor tensor_from(const json& packed, DType dtype) {
-  return from_vector(packed.at("values").get<std::vector<double>>(), packed.at("shape").get<Shape>(), dtype);
+  return testing::reference_data("nn_norm_loss_reference.json", "tools/make_nn_norm_loss_reference.py");
 }
 
 void require_close(const Tensor& actual, const json& expected, DType dtype) {
@@ -47,13 +37,13 @@ TEST_CASE("LayerNorm matches PyTorch with and without affine parameters") {
       LayerNorm layer(c.at("normalized_shape").get<Shape>(), c.at("eps"), affine, dtype);
       if (affine) {
         NoGradGuard no_grad;
-        copy_(layer.weight, tensor_from(c.at("weight"), dtype));
-        copy_(layer.bias, tensor_from(c.at("bias"), dtype));
+        copy_(layer.weight, testing::tensor_from_json(c.at("weight"), dtype));
+        copy_(layer.bias, testing::tensor_from_json(c.at("bias"), dtype));
       }
-      Tensor x = tensor_from(c.at("input"), dtype).requires_grad_();
+      Tensor x = testing::tensor_from_json(c.at("input"), dtype).requires_grad_();
       Tensor out = layer(x);
       require_close(out, c.at("output"), dtype);
-      backward(sum(out * tensor_from(c.at("weights"), dtype)));
+      backward(sum(out * testing::tensor_from_json(c.at("weights"), dtype)));
       require_close(x.grad(), c.at("grad_input"), dtype);
       if (affine) {
         require_close(layer.weight.grad(), c.at("grad_weight"), dtype);

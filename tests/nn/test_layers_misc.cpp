@@ -4,7 +4,6 @@
 // statistics and seeding, Flatten, and the input checks.
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -13,6 +12,7 @@
 #include "nn/layers/dropout.hpp"
 #include "nn/layers/flatten.hpp"
 #include "nn/layers/pool.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -22,17 +22,7 @@ using json = nlohmann::json;
 namespace {
 
 const json& reference_cases() {
-  static const json cases = [] {
-    const std::string path = SYMGRAD_TEST_DATA_DIR "/nn_layer_reference.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + " (written by tools/make_nn_layer_reference.py)");
-    return json::parse(in).at("cases");
-  }();
-  return cases;
-}
-
-Tensor tensor_from(const json& packed, DType dtype) {
-  return from_vector(packed.at("values").get<std::vector<double>>(), packed.at("shape").get<Shape>(), dtype);
+  return testing::reference_data("nn_layer_reference.json", "tools/make_nn_layer_reference.py").at("cases");
 }
 
 // The script's module names, built from its "args".
@@ -60,11 +50,11 @@ int check_reference_cases(DType dtype, double rtol, double atol) {
     if (maker == layer_makers().end()) continue;  // Linear and Conv2d: test_linear_conv.cpp
     DYNAMIC_SECTION(c.at("id").get<std::string>() << " " << dtype_name(dtype)) {
       std::shared_ptr<Module> layer = maker->second(c.at("args"));
-      Tensor x = tensor_from(c.at("input"), dtype).requires_grad_();
+      Tensor x = testing::tensor_from_json(c.at("input"), dtype).requires_grad_();
       const Tensor y = layer->forward(x);
-      testing::require_allclose(y, tensor_from(c.at("output"), DType::f64), rtol, atol);
-      backward(sum(y * tensor_from(c.at("weighting"), dtype)));
-      testing::require_allclose(x.grad(), tensor_from(c.at("grads").at("input"), DType::f64), rtol, atol);
+      testing::require_allclose(y, testing::tensor_from_json(c.at("output"), DType::f64), rtol, atol);
+      backward(sum(y * testing::tensor_from_json(c.at("weighting"), dtype)));
+      testing::require_allclose(x.grad(), testing::tensor_from_json(c.at("grads").at("input"), DType::f64), rtol, atol);
     }
     ++checked;
   }
@@ -217,6 +207,26 @@ TEST_CASE("Dropout masks follow the layer's seed") {
   // float32 input: same masks as float64 from the same seed (the mask is drawn in double).
   Dropout d(0.5, 1);
   CHECK(d(ones({1000}, DType::f64)).to_vector() == first);
+}
+
+TEST_CASE("Dropout's call counter is saved state: a restored layer continues the masks") {
+  const Tensor x = ones({500});
+  Dropout original(0.5, 4);
+  original(x);
+  original(x);
+  const std::vector<double> third = original(x).to_vector();
+  Dropout restored(0.5, 4);
+  REQUIRE(restored.named_buffers().size() == 1);
+  {
+    NoGradGuard no_grad;
+    Tensor calls = restored.named_buffers()[0].second;
+    fill_(calls, 2.0);  // what load_state would copy from a checkpoint after two calls
+  }
+  CHECK(restored(x).to_vector() == third);
+  CHECK(original.named_buffers()[0].second.item() == 3.0);
+  original.eval();
+  original(x);  // eval calls draw nothing
+  CHECK(original.named_buffers()[0].second.item() == 3.0);
 }
 
 TEST_CASE("Dropout is the identity in eval mode and for p = 0, and checks p") {

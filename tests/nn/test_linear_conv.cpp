@@ -5,12 +5,12 @@
 // tools/make_nn_layer_reference.py.
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <stdexcept>
 
 #include "nn/init.hpp"
 #include "nn/layers/conv2d.hpp"
 #include "nn/layers/linear.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -20,17 +20,7 @@ using json = nlohmann::json;
 namespace {
 
 const json& reference_cases() {
-  static const json cases = [] {
-    const std::string path = SYMGRAD_TEST_DATA_DIR "/nn_layer_reference.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + " (written by tools/make_nn_layer_reference.py)");
-    return json::parse(in).at("cases");
-  }();
-  return cases;
-}
-
-Tensor tensor_from(const json& packed, DType dtype) {
-  return from_vector(packed.at("values").get<std::vector<double>>(), packed.at("shape").get<Shape>(), dtype);
+  return testing::reference_data("nn_layer_reference.json", "tools/make_nn_layer_reference.py").at("cases");
 }
 
 PadMode pad_mode_named(const std::string& name) {
@@ -72,16 +62,16 @@ int check_reference_cases(DType dtype, double rtol, double atol) {
       REQUIRE(params.size() == c.at("params").size());
       {
         NoGradGuard no_grad;
-        for (auto& [name, p] : params) copy_(p, tensor_from(c.at("params").at(name), DType::f64));
+        for (auto& [name, p] : params) copy_(p, testing::tensor_from_json(c.at("params").at(name), DType::f64));
       }
-      Tensor x = tensor_from(c.at("input"), dtype).requires_grad_();
+      Tensor x = testing::tensor_from_json(c.at("input"), dtype).requires_grad_();
       const Tensor y = layer->forward(x);
-      testing::require_allclose(y, tensor_from(c.at("output"), DType::f64), rtol, atol);
-      backward(sum(y * tensor_from(c.at("weighting"), dtype)));
-      testing::require_allclose(x.grad(), tensor_from(c.at("grads").at("input"), DType::f64), rtol, atol);
+      testing::require_allclose(y, testing::tensor_from_json(c.at("output"), DType::f64), rtol, atol);
+      backward(sum(y * testing::tensor_from_json(c.at("weighting"), dtype)));
+      testing::require_allclose(x.grad(), testing::tensor_from_json(c.at("grads").at("input"), DType::f64), rtol, atol);
       for (auto& [name, p] : params) {
         INFO("gradient of " << name);
-        testing::require_allclose(p.grad(), tensor_from(c.at("grads").at(name), DType::f64), rtol, atol);
+        testing::require_allclose(p.grad(), testing::tensor_from_json(c.at("grads").at(name), DType::f64), rtol, atol);
       }
     }
     ++checked;

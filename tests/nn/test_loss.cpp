@@ -1,11 +1,11 @@
 // Loss functions against PyTorch 1.13 (tests/data/nn_norm_loss_reference.json, written by
 // tools/make_nn_norm_loss_reference.py) for every reduction, label smoothing and logits
 // of magnitude 1e4; gradcheck and gradgradcheck; label and shape errors.
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "nn/loss.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -17,20 +17,7 @@ using symgrad::testing::require_allclose;
 namespace {
 
 const json& reference() {
-  static const json data = [] {
-    const std::string path = SYMGRAD_TEST_DATA_DIR "/nn_norm_loss_reference.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + " (written by tools/make_nn_norm_loss_reference.py)");
-    return json::parse(in);
-  }();
-  return data;
-}
-
-Tensor tensor_from(const json& packed, DType dtype) {
-  const auto shape = packed.at("shape").get<Shape>();
-  const auto values = packed.at("values").get<std::vector<double>>();
-  if (shape.empty()) return scalar(values.at(0), dtype);
-  return from_vector(values, shape, dtype);
+  return testing::reference_data("nn_norm_loss_reference.json", "tools/make_nn_norm_loss_reference.py");
 }
 
 void require_close(const Tensor& actual, const json& expected, DType dtype) {
@@ -64,10 +51,10 @@ TEST_CASE("losses match PyTorch for every reduction, with gradients") {
   for (DType dtype : {DType::f64, DType::f32}) {
     for (const json& c : reference().at("losses")) {
       INFO(c.at("id").get<std::string>() << " " << dtype_name(dtype));
-      const Tensor weights = tensor_from(c.at("weights"), dtype);
+      const Tensor weights = testing::tensor_from_json(c.at("weights"), dtype);
       if (c.contains("pred")) {
-        Tensor pred = tensor_from(c.at("pred"), dtype).requires_grad_();
-        Tensor target = tensor_from(c.at("target"), dtype).requires_grad_();
+        Tensor pred = testing::tensor_from_json(c.at("pred"), dtype).requires_grad_();
+        Tensor target = testing::tensor_from_json(c.at("target"), dtype).requires_grad_();
         Tensor out = regression_loss(c, pred, target);
         require_close(out, c.at("output"), dtype);
         TensorList g = grad({sum(out * weights)}, {pred, target});
@@ -75,7 +62,7 @@ TEST_CASE("losses match PyTorch for every reduction, with gradients") {
         require_close(g[1], c.at("grad_target"), dtype);
         ++regression;
       } else {
-        Tensor input = tensor_from(c.at("input"), dtype).requires_grad_();
+        Tensor input = testing::tensor_from_json(c.at("input"), dtype).requires_grad_();
         const auto labels = c.at("labels").get<std::vector<std::int64_t>>();
         const Reduction r = reduction_named(c.at("reduction"));
         Tensor out = c.at("loss") == "nll"

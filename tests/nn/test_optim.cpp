@@ -2,7 +2,6 @@
 // from tools/make_optim_reference.py); state_dict round trips that resume bit for bit;
 // the checks that keep a bad step or a bad checkpoint from changing anything.
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -14,6 +13,7 @@
 #include "nn/optim/clip.hpp"
 #include "nn/optim/factory.hpp"
 #include "nn/optim/sgd.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -23,12 +23,7 @@ using nlohmann::json;
 namespace {
 
 const json& reference() {
-  static const json data = [] {
-    std::ifstream in(SYMGRAD_TEST_DATA_DIR "/optim_reference.json");
-    if (!in) throw std::runtime_error("cannot open optim_reference.json");
-    return json::parse(in);
-  }();
-  return data;
+  return testing::reference_data("optim_reference.json", "tools/make_optim_reference.py");
 }
 
 Shape shape_of(const json& dims) { return dims.get<Shape>(); }

@@ -2,7 +2,6 @@
 // set (tests/data/optim_reference.json, from tools/make_optim_reference.py), the closed
 // forms on hand-computed values, and the errors.
 #include <cmath>
-#include <fstream>
 #include <memory>
 #include <numbers>
 #include <string>
@@ -12,6 +11,7 @@
 
 #include "nn/optim/factory.hpp"
 #include "nn/optim/schedule.hpp"
+#include "support/reference_data.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -21,12 +21,7 @@ using nlohmann::json;
 namespace {
 
 const json& reference() {
-  static const json data = [] {
-    std::ifstream in(SYMGRAD_TEST_DATA_DIR "/optim_reference.json");
-    if (!in) throw std::runtime_error("cannot open optim_reference.json");
-    return json::parse(in);
-  }();
-  return data;
+  return testing::reference_data("optim_reference.json", "tools/make_optim_reference.py");
 }
 
 }  // namespace
