@@ -1,17 +1,21 @@
 // Builds a small expression with an installed symgrad, backpropagates, and checks
 // the gradient against the formula: exits non-zero if anything is off, so it tests
 // that the installed headers, library and link dependencies (hwy, OpenBLAS) all
-// work together in a project that is not symgrad's own build.
+// work together in a project that is not symgrad's own build; then the same for nn
+// (nlohmann_json, zlib): a model built from JSON, saved, and loaded into another.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 // The installed headers are reachable both as <symgrad/engine/...> and as
 // "engine/..."; this spelling needs both include directories of the package.
 #include <symgrad/engine/engine.hpp>
+#include <symgrad/nn/nn.hpp>
 
 using namespace symgrad;
 
@@ -80,7 +84,28 @@ int main() {
       std::printf("install_consumer: FAILED: largest error %.3g\n", error);
       return 1;
     }
-    std::printf("install_consumer: OK (largest error %.3g)\n", error);
+    std::printf("install_consumer: engine OK (largest error %.3g)\n", error);
+
+    // Two differently seeded copies of one architecture; loading the first's weights
+    // (CBOR with zlib's CRC-32) into the second must make them compute the same.
+    const auto spec = nlohmann::json::parse(
+        R"({"type": "Sequential", "layers": [{"type": "Linear", "in": 4, "out": 3}, {"type": "Tanh"}]})");
+    nn::manual_seed(3);
+    const auto first = nn::build_model(spec);
+    nn::manual_seed(4);
+    const auto second = nn::build_model(spec);
+    const std::string path =
+        (std::filesystem::temp_directory_path() / "symgrad_install_consumer.cbor").string();
+    nn::save_state(*first, path);
+    nn::load_state(*second, path);
+    std::filesystem::remove(path);
+    const Tensor input = reshape(linspace(-1.0, 1.0, 8), {2, 4});
+    if ((*first)(input).to_vector() != (*second)(input).to_vector()) {
+      std::printf("install_consumer: FAILED: the reloaded nn model computes something else\n");
+      return 1;
+    }
+    std::printf("install_consumer: nn OK (%lld parameters saved and reloaded)\n",
+                static_cast<long long>(second->num_parameters()));
     return 0;
   } catch (const std::exception& e) {
     std::printf("install_consumer: FAILED with exception: %s\n", e.what());

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <regex>
 #include <sstream>
 
 #include "nn/init.hpp"
@@ -58,15 +57,20 @@ std::size_t count(const std::string& text, const std::string& what) {
 // declaration are skipped. Enough to catch a writer that forgets a closing tag.
 bool tags_balanced(const std::string& xml) {
   std::vector<std::string> open;
-  const std::regex tag(R"(<(/?)([a-zA-Z]+)[^>]*?(/?)>)");
-  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), tag); it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    if (m[3] == "/") continue;  // self-closing
-    if (m[1] == "/") {
-      if (open.empty() || open.back() != m[2]) return false;
+  for (std::size_t at = xml.find('<'); at != std::string::npos; at = xml.find('<', at + 1)) {
+    const std::size_t end = xml.find('>', at);
+    if (end == std::string::npos) return false;
+    const std::string tag = xml.substr(at + 1, end - at - 1);
+    if (tag.empty() || tag[0] == '?' || tag[0] == '!') continue;  // declaration, comment
+    if (tag.back() == '/') continue;                                // self-closing
+    const bool closing = tag[0] == '/';
+    const std::size_t name_start = closing ? 1 : 0;
+    const std::string name = tag.substr(name_start, tag.find_first_of(" \t\n", name_start) - name_start);
+    if (closing) {
+      if (open.empty() || open.back() != name) return false;
       open.pop_back();
     } else {
-      open.push_back(m[2]);
+      open.push_back(name);
     }
   }
   return open.empty();
@@ -75,10 +79,24 @@ bool tags_balanced(const std::string& xml) {
 // The d attribute of each <path> element.
 std::vector<std::string> path_data(const std::string& svg) {
   std::vector<std::string> out;
-  const std::regex path(R"re(<path[^>]* d="([^"]*)")re");
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), path); it != std::sregex_iterator(); ++it)
-    out.push_back((*it)[1]);
+  for (std::size_t at = svg.find("<path"); at != std::string::npos; at = svg.find("<path", at + 1)) {
+    const std::size_t end = svg.find('>', at);
+    const std::size_t d = svg.find(" d=\"", at);
+    if (d == std::string::npos || d > end) continue;
+    const std::size_t value = d + 4;
+    out.push_back(svg.substr(value, svg.find('"', value) - value));
+  }
   return out;
+}
+
+// The y coordinates of the "M x,y" and "L x,y" commands of a path's d attribute.
+std::vector<double> path_y_values(const std::string& d) {
+  std::vector<double> ys;
+  for (std::size_t at = d.find_first_of("ML"); at != std::string::npos; at = d.find_first_of("ML", at + 1)) {
+    const std::size_t comma = d.find(',', at);
+    if (comma != std::string::npos) ys.push_back(std::stod(d.substr(comma + 1)));
+  }
+  return ys;
 }
 }  // namespace
 
@@ -303,6 +321,10 @@ TEST_CASE("render_svg draws one path per series, skips NaN and breaks the line t
   const std::string svg = render_svg({loss, acc});
 
   CHECK(svg.rfind("<?xml", 0) == 0);
+  // The checker itself: it must see a missing or misordered closing tag.
+  CHECK_FALSE(tags_balanced("<svg><g></svg>"));
+  CHECK_FALSE(tags_balanced("<svg><g><text>a</g></text></svg>"));
+  CHECK(tags_balanced("<?xml version=\"1.0\"?><svg><rect width=\"1\"/><g></g></svg>"));
   CHECK(tags_balanced(svg));
   CHECK(count(svg, "<svg") == 1);
   CHECK(count(svg, "<g class=\"panel\">") == 2);
@@ -329,10 +351,7 @@ TEST_CASE("render_svg maps points inside the plot area and handles log axes") {
   const std::vector<std::string> d = path_data(svg);
   REQUIRE(d.size() == 1);
   // Equal steps in log10(y) (1e-3, 1e-1, 10) are equal steps on screen.
-  std::vector<double> ys;
-  const std::regex point(R"([ML]([-0-9.]+),([-0-9.]+))");
-  for (auto it = std::sregex_iterator(d[0].begin(), d[0].end(), point); it != std::sregex_iterator(); ++it)
-    ys.push_back(std::stod((*it)[2]));
+  const std::vector<double> ys = path_y_values(d[0]);
   REQUIRE(ys.size() == 3);
   CHECK(ys[0] - ys[1] == Approx(ys[1] - ys[2]).margin(0.02));
   CHECK(ys[0] > ys[2]);  // larger values are higher up (smaller y)
