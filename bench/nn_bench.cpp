@@ -32,35 +32,16 @@
 #include "nn/layers/pool.hpp"
 #include "nn/loss.hpp"
 #include "nn/optim/sgd.hpp"
+#include "bench_common.hpp"
 
 namespace {
 
 using namespace symgrad;
 using namespace symgrad::nn;
-
-// Tells the compiler that the memory behind `p` is read here.
-inline void keep(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
-
-// Once untimed, then `repeats` timed runs, reduced by the median or the minimum.
-struct Timer {
-  int repeats = 5;
-  bool use_minimum = false;
-
-  double seconds(const std::function<void()>& work) const {
-    work();
-    std::vector<double> runs;
-    for (int r = 0; r < repeats; ++r) {
-      const auto start = std::chrono::steady_clock::now();
-      work();
-      runs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    std::sort(runs.begin(), runs.end());
-    if (use_minimum) return runs.front();
-    const std::size_t mid = runs.size() / 2;
-    return runs.size() % 2 ? runs[mid] : 0.5 * (runs[mid - 1] + runs[mid]);
-  }
-  const char* statistic() const { return use_minimum ? "min" : "median"; }
-};
+using bench::keep;
+using bench::Options;
+using bench::parse_options;
+using bench::Timer;
 
 double peak_rss_mb() {
   rusage usage{};
@@ -134,41 +115,6 @@ std::vector<Workload> all_workloads() {
       {"mlp_784_256_256_10_b128_sgd_step", mlp, {128, 784}, 20},
       {"cnn_fmnist_b64_sgd_step", cnn, {64, 1, 28, 28}, 4},
   };
-}
-
-struct Options {
-  int threads = 0;  // 0: leave symgrad's default
-  Timer timer;
-  std::string filter;
-};
-
-int parse_positive(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  const long value = std::strtol(text.c_str(), &end, 10);
-  if (end == text.c_str() || *end != '\0' || value < 1 || value > 1'000'000)
-    throw std::invalid_argument(flag + " wants a positive integer, got '" + text + "'");
-  return static_cast<int>(value);
-}
-
-Options parse_options(int argc, char** argv) {
-  Options opts;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      std::fprintf(stderr, "usage: %s [--threads N] [--repeat R] [--statistic median|min] [--filter SUBSTR]\n",
-                   argv[0]);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value (or is unknown)");
-    const std::string value = argv[++i];
-    if (flag == "--threads") opts.threads = parse_positive(flag, value);
-    else if (flag == "--repeat") opts.timer.repeats = parse_positive(flag, value);
-    else if (flag == "--statistic" && (value == "median" || value == "min")) opts.timer.use_minimum = value == "min";
-    else if (flag == "--statistic") throw std::invalid_argument("--statistic is median or min, got " + value);
-    else if (flag == "--filter") opts.filter = value;
-    else throw std::invalid_argument("unknown flag " + flag);
-  }
-  return opts;
 }
 
 }  // namespace

@@ -183,15 +183,19 @@ def positive_int(text):
     return value
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_arguments(description):
+    """The command line shared with torch_nn_bench.py (and the C++ benches)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--threads", type=positive_int, help="torch.set_num_threads (default: PyTorch's)")
     parser.add_argument("--repeat", type=positive_int, default=5, help="timed runs per workload")
     parser.add_argument("--statistic", choices=["median", "min"], default="median",
                         help="how the timed runs become one number")
     parser.add_argument("--filter", default="", help="run only workloads whose name contains this")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main():
+    args = parse_arguments(__doc__.splitlines()[0])
     if args.threads:
         torch.set_num_threads(args.threads)
     timer = Timer(args.repeat, args.statistic)

@@ -8,54 +8,22 @@ training steps), same JSON on stdout:
 Besides ms per step, each workload reports the process's peak resident memory after
 it ran (getrusage ru_maxrss, MB). Progress goes to stderr. See bench/README.md.
 """
-import argparse
 import json
 import os
 import resource
-import statistics
 import sys
-import time
 
-
-def _threads_from_argv():
-    for i, arg in enumerate(sys.argv):
-        if arg == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-# As in torch_bench.py: Debian's torch calls the system OpenBLAS, whose pool reads
-# OPENBLAS_NUM_THREADS once, at load time, and ignores torch.set_num_threads.
-if _threads_from_argv() is not None:
-    os.environ["OPENBLAS_NUM_THREADS"] = _threads_from_argv()
-    os.environ["OMP_NUM_THREADS"] = _threads_from_argv()
-
-import torch  # noqa: E402
+# torch_bench.py sets the OpenBLAS/OpenMP thread counts from --threads before it
+# imports torch (Debian's torch calls the system OpenBLAS, whose pool reads
+# OPENBLAS_NUM_THREADS once, at load time); importing it first does the same here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_bench import Timer, parse_arguments, torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 
 def peak_rss_mb():
     """The process's peak resident set size so far (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-class Timer:
-    """Runs work() once untimed, then `repeats` timed runs, reduced to one number."""
-
-    def __init__(self, repeats, statistic):
-        self.repeats = repeats
-        self.statistic = statistic
-
-    def seconds(self, work):
-        work()
-        seconds = []
-        for _ in range(self.repeats):
-            start = time.perf_counter()
-            work()
-            seconds.append(time.perf_counter() - start)
-        return min(seconds) if self.statistic == "min" else statistics.median(seconds)
 
 
 def mlp():
@@ -98,21 +66,8 @@ WORKLOADS = [
 ]
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"wants a positive integer, got {text}")
-    return value
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=positive_int, help="torch.set_num_threads (default: PyTorch's)")
-    parser.add_argument("--repeat", type=positive_int, default=5, help="timed runs per workload")
-    parser.add_argument("--statistic", choices=["median", "min"], default="median",
-                        help="how the timed runs become one number")
-    parser.add_argument("--filter", default="", help="run only workloads whose name contains this")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__.splitlines()[0])
 
     if args.threads:
         torch.set_num_threads(args.threads)
