@@ -92,7 +92,7 @@ BatchNormResult composite_batch_norm(const Tensor& x, const Tensor& weight, cons
 // ---- the fused kernels ------------------------------------------------------------
 
 // Sums are taken in kLanes independent partial sums, which the compiler keeps in vector
-// registers without reassociating anything (so without -ffast-math). Each block of at
+// registers without reassociating anything (no fast-math flag is needed). Each block of at
 // most kBlock values is summed in T and then added in double, so float32 sums stay
 // accurate however large a channel is.
 constexpr std::int64_t kLanes = 8;
