@@ -131,6 +131,12 @@ class LayerSpec {
   std::string path_, type_;
 };
 
+// Types added from above nn (register_model_type).
+std::map<std::string, ModelTypeBuilder>& registered_types() {
+  static std::map<std::string, ModelTypeBuilder> table;
+  return table;
+}
+
 std::shared_ptr<Module> build_layer(const json& spec, const std::string& path, BuildContext& context);
 
 PadMode pad_mode_named(const LayerSpec& s, const std::string& name) {
@@ -266,6 +272,14 @@ std::shared_ptr<Module> build_layer(const json& spec, const std::string& path, B
     throw std::invalid_argument("build_model: " + where + " needs a \"type\" string, got " + quoted(spec));
   const std::string type = spec.at("type").get<std::string>();
   const auto builder = builders().find(type);
+  const auto registered = registered_types().find(type);
+  if (builder == builders().end() && registered != registered_types().end()) {
+    try {
+      return registered->second(spec, context.dtype);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("build_model: " + where + " (" + type + "): " + e.what());
+    }
+  }
   if (builder == builders().end()) {
     std::string known;
     for (const std::string& name : model_layer_types()) known += (known.empty() ? "" : ", ") + name;
@@ -286,9 +300,19 @@ std::shared_ptr<Module> build_layer(const json& spec, const std::string& path, B
 }  // namespace
 
 std::vector<std::string> model_layer_types() {
-  std::vector<std::string> names;
-  for (const auto& [name, builder] : builders()) names.push_back(name);
-  return names;  // std::map keeps them sorted
+  std::map<std::string, bool> names;
+  for (const auto& [name, builder] : builders()) names[name] = true;
+  for (const auto& [name, builder] : registered_types()) names[name] = true;
+  std::vector<std::string> sorted;
+  for (const auto& [name, present] : names) sorted.push_back(name);
+  return sorted;  // std::map keeps them sorted
+}
+
+void register_model_type(const std::string& name, ModelTypeBuilder builder) {
+  if (builders().count(name) != 0)
+    throw std::invalid_argument("register_model_type: \"" + name + "\" is a built-in layer type");
+  if (!builder) throw std::invalid_argument("register_model_type: \"" + name + "\" needs a builder");
+  registered_types()[name] = std::move(builder);
 }
 
 std::shared_ptr<Module> build_model(const json& spec) {

@@ -28,6 +28,7 @@
 // every parameter and buffer. Unknown keys and types are errors, so a typo never
 // silently falls back to a default. Every error names the JSON path, e.g.
 //   build_model: layers[3] (Conv2d): unknown key "kernal" (known keys: ...)
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,5 +45,13 @@ std::shared_ptr<Module> build_model(const nlohmann::json& spec);
 
 // The "type" names build_model knows, sorted.
 std::vector<std::string> model_layer_types();
+
+// Teaches build_model a type defined above nn (pde::register_model_types() adds
+// "PDEResNet"). The builder receives the type's JSON object (with its "type" key) and the
+// dtype of the spec; it throws std::invalid_argument for bad keys, and build_model puts
+// the JSON path in front. Registering a name again replaces the builder; a built-in
+// layer's name cannot be taken.
+using ModelTypeBuilder = std::function<std::shared_ptr<Module>(const nlohmann::json& spec, DType dtype)>;
+void register_model_type(const std::string& name, ModelTypeBuilder builder);
 
 }  // namespace symgrad::nn
