@@ -10,35 +10,16 @@
 #include <fstream>
 #include <limits>
 
+#include "support/files.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad::nn;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("symgrad_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
+using symgrad::testing::TempDir;
+using symgrad::testing::read_bytes;
+using symgrad::testing::write_bytes;
 IdxArray make(IdxType type, std::vector<std::int64_t> dims, std::vector<double> values) {
   IdxArray a;
   a.type = type;
@@ -62,7 +43,7 @@ bool same_values(const std::vector<double>& a, const std::vector<double>& b) {
 }  // namespace
 
 TEST_CASE("read_idx decodes hand-written big-endian bytes") {
-  TempDir dir;
+  TempDir dir("idx");
   // i16, dims 2x3: 0x0102 = 258, 0xfffe = -2, 0x8000 = -32768, 0x7fff = 32767, 0, 1.
   write_bytes(dir.file("a.idx"), {0x00, 0x00, 0x0b, 0x02, 0,    0,    0,    2,    0,    0,    0,    3,  //
                                   0x01, 0x02, 0xff, 0xfe, 0x80, 0x00, 0x7f, 0xff, 0x00, 0x00, 0x00, 0x01});
@@ -92,7 +73,7 @@ TEST_CASE("read_idx decodes hand-written big-endian bytes") {
 }
 
 TEST_CASE("write_idx then read_idx round-trips every type, plain and gzip") {
-  TempDir dir;
+  TempDir dir("idx");
   using F = std::numeric_limits<float>;
   using D = std::numeric_limits<double>;
   const std::vector<std::pair<IdxType, std::vector<double>>> cases{
@@ -140,7 +121,7 @@ TEST_CASE("write_idx then read_idx round-trips every type, plain and gzip") {
 }
 
 TEST_CASE("read_idx refuses truncated, foreign and over-long files") {
-  TempDir dir;
+  TempDir dir("idx");
   const std::string path = dir.file("x.idx");
   write_idx(path, make(IdxType::u8, {4, 2, 2}, std::vector<double>(16, 7)));
   const auto good = read_bytes(path);
@@ -205,7 +186,7 @@ TEST_CASE("read_idx refuses truncated, foreign and over-long files") {
 }
 
 TEST_CASE("write_idx refuses values that do not fit the type or the shape") {
-  TempDir dir;
+  TempDir dir("idx");
   const std::string path = dir.file("w.idx");
   CHECK_THROWS_WITH(write_idx(path, make(IdxType::i8, {2}, {1, 200})),
                     Catch::Contains("value 200") && Catch::Contains("does not fit i8"));

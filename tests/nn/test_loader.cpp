@@ -15,6 +15,7 @@
 #include <numeric>
 #include <set>
 
+#include "support/files.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -22,6 +23,9 @@ using namespace symgrad::nn;
 namespace fs = std::filesystem;
 
 namespace {
+using symgrad::testing::TempDir;
+using symgrad::testing::read_bytes;
+using symgrad::testing::write_bytes;
 // count images of C x H x W whose pixels encode the example: pixel k of example i is
 // (7 * i + k) % 256, label i % 10.
 ImageDataset make_dataset(std::int64_t count, std::int64_t c = 1, std::int64_t h = 2, std::int64_t w = 3) {
@@ -53,18 +57,6 @@ std::vector<int> pixels_of(const Batch& batch, std::int64_t b) {
   return out;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("symgrad_loader_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 }  // namespace
 
 TEST_CASE("every example appears exactly once per epoch, with its label and pixels") {
@@ -287,7 +279,7 @@ TEST_CASE("DataLoader refuses bad options, datasets and indices") {
 }
 
 TEST_CASE("load_fashion_mnist reads generated IDX files and explains what is missing") {
-  TempDir dir;
+  TempDir dir("loader");
   auto write_split = [&](const std::string& prefix, std::int64_t count, std::vector<double> labels,
                          bool gzip) {
     IdxArray images;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 
+#include "support/files.hpp"
 #include "support/testing.hpp"
 
 using namespace symgrad;
@@ -18,6 +19,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+using symgrad::testing::TempDir;
+using symgrad::testing::read_bytes;
+using symgrad::testing::write_bytes;
 // Two parameters and a buffer; nested in Outer so that names are dotted.
 class Tiny : public Module {
  public:
@@ -44,38 +48,6 @@ class Outer : public Module {
   Tensor scale;
   std::shared_ptr<Tiny> inner;
 };
-
-// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("symgrad_serialize_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  // Names of files containing ".tmp-": leftovers of an interrupted save.
-  std::vector<std::string> temp_files() const {
-    std::vector<std::string> out;
-    for (auto& entry : fs::directory_iterator(path))
-      if (entry.path().filename().string().find(".tmp-") != std::string::npos)
-        out.push_back(entry.path().string());
-    return out;
-  }
-};
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::vector<std::uint8_t> raw(const Tensor& t) {
   const auto* p = static_cast<const std::uint8_t*>(t.raw_data());
@@ -131,7 +103,7 @@ TEST_CASE("format_for_path picks JSON by extension, CBOR otherwise") {
 }
 
 TEST_CASE("save_state / load_state round-trip bit for bit in JSON and CBOR, float32 and float64") {
-  TempDir dir;
+  TempDir dir("serialize");
   for (DType dtype : {DType::f32, DType::f64}) {
     for (const char* name : {"model.json", "model.cbor"}) {
       INFO(dtype_name(dtype) << " " << name);
@@ -147,13 +119,13 @@ TEST_CASE("save_state / load_state round-trip bit for bit in JSON and CBOR, floa
       CHECK(got == metadata);
       CHECK(snapshot(loaded) == snapshot(saved));
       CHECK(loaded.inner->weight.requires_grad());  // still the same parameter handles
-      CHECK(dir.temp_files().empty());
+      CHECK(dir.files_containing(".tmp-").empty());
     }
   }
 }
 
 TEST_CASE("load_archive returns names in order, dtypes, shapes and metadata") {
-  TempDir dir;
+  TempDir dir("serialize");
   Generator gen(3);
   Archive a{json{{"step", 12}},
             {{"b.second", uniform({2, 0, 3}, -1, 1, gen, DType::f64)},
@@ -180,7 +152,7 @@ TEST_CASE("load_archive returns names in order, dtypes, shapes and metadata") {
 }
 
 TEST_CASE("CBOR stores raw bytes; JSON stores numbers and non-finite values as bit patterns") {
-  TempDir dir;
+  TempDir dir("serialize");
   Tensor t = zeros({12}, DType::f32);
   set_special_values<float>(t);
   save_archive(dir.file("t.cbor"), Archive{{}, {{"t", t}}});
@@ -196,7 +168,7 @@ TEST_CASE("CBOR stores raw bytes; JSON stores numbers and non-finite values as b
 }
 
 TEST_CASE("damaged files are refused with the file, the tensor and the reason") {
-  TempDir dir;
+  TempDir dir("serialize");
   Outer model(DType::f64, 1);
   const auto before = snapshot(model);
   auto refused = [&](const std::string& path, const std::string& reason) {
@@ -328,7 +300,7 @@ TEST_CASE("damaged files are refused with the file, the tensor and the reason") 
 }
 
 TEST_CASE("load_state refuses a file that does not fit the model and leaves it unchanged") {
-  TempDir dir;
+  TempDir dir("serialize");
   const std::string path = dir.file("model.cbor");
   Outer model(DType::f32, 1, 4);
   const auto before = snapshot(model);
@@ -365,14 +337,14 @@ TEST_CASE("load_state refuses a file that does not fit the model and leaves it u
 }
 
 TEST_CASE("a failed save keeps the previous file and leaves no temporary file behind") {
-  TempDir dir;
+  TempDir dir("serialize");
   const std::string path = dir.file("model.cbor");
   Outer first(DType::f32, 1), second(DType::f32, 2);
   save_state(first, path, {{"which", "first"}});
   const auto old_bytes = read_bytes(path);
   auto unchanged = [&] {
     CHECK(read_bytes(path) == old_bytes);
-    CHECK(dir.temp_files().empty());
+    CHECK(dir.files_containing(".tmp-").empty());
     Outer probe(DType::f32, 3);
     CHECK(load_state(probe, path) == json{{"which", "first"}});
   };
