@@ -25,12 +25,14 @@ Tensor hardball(const Tensor& x, double radius) {
   check_ball_input("hardball", x, radius);
   const Tensor norm2 = squared_channel_norm(x);
   const double r2 = radius * radius;
-  // Inside the ball (boundary included) the factor is exactly 1 and carries no gradient.
+  // Inside the ball (boundary included) the factor is exactly 1 (so inside points pass
+  // unchanged, bit for bit) and carries no gradient: the derivative there is the identity.
   // The outside branch sees r^2 there instead of ||v||^2, so it never evaluates
   // 1/sqrt(0) and no 0 * inf reaches the gradient at v = 0.
   const Tensor inside = le(norm2, scalar(r2, x.dtype()));
   const Tensor outside_norm2 = where(inside, full(norm2.shape(), r2, x.dtype()), norm2);
-  const Tensor factor = div(scalar(radius, x.dtype()), sqrt(outside_norm2));
+  const Tensor shrink = div(scalar(radius, x.dtype()), sqrt(outside_norm2));
+  const Tensor factor = where(inside, ones(norm2.shape(), x.dtype()), shrink);
   return mul(x, factor);
 }
 
