@@ -26,4 +26,5 @@
 #include "nn/train/metrics.hpp"
 #include "nn/train/plot.hpp"
 #include "nn/train/progress.hpp"
+#include "nn/train/raster.hpp"
 #include "nn/train/trainer.hpp"
