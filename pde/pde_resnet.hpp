@@ -76,7 +76,8 @@ PDEResNetConfig config_imagenet(std::int64_t num_classes = 100);
 // The same layout with BasicBlocks: the ReLU baseline of a similar size.
 PDEResNetConfig baseline_of(PDEResNetConfig config);
 // The same layout without the stem's ReLU and without any hardball: every residual
-// stream then carries the full GL(n) symmetry.
+// stream then carries the full GL(n) symmetry, except one that starts behind a max-pool
+// stem (the ImageNet layout keeps its max pool, which passes only what a ReLU passes).
 PDEResNetConfig full_gl_variant_of(PDEResNetConfig config);
 // "B", "G", "imagenet" (case-sensitive); throws listing the names otherwise.
 PDEResNetConfig preset(const std::string& name);
