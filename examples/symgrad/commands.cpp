@@ -16,6 +16,7 @@
 #include "nn/optim/factory.hpp"
 #include "nn/serialize.hpp"
 #include "nn/train/trainer.hpp"
+#include "pde/pde_resnet.hpp"
 
 namespace symgrad::cli {
 
@@ -149,6 +150,11 @@ int run_summary(const std::string& config_path) {
   RunConfig c = load_config(config_path);
   std::shared_ptr<Module> model = make_model(c, config_path);
   std::cout << model->summary() << shape_check(*model, c, config_path) << "\n";
+  // A PDE ResNet also knows its cost: convolutions dominate, and their count is what
+  // the stem's stride (config B vs G) changes.
+  if (const auto* pde_model = dynamic_cast<const pde::PDEResNet*>(model.get()))
+    std::printf("forward pass: %.2fM multiply-accumulates per 28x28 image\n",
+                static_cast<double>(pde_model->forward_macs(28, 28)) / 1e6);
   return 0;
 }
 

@@ -4,7 +4,9 @@
 //   symgrad eval MODEL CONFIG.json [--threads N]
 //   symgrad summary CONFIG.json
 //
-// Example configs live in examples/configs/. A training run writes into its output
+// Example configs live in examples/configs/. Besides nn's layers, a config's "model" may
+// be a PDE ResNet, e.g. {"type": "PDEResNet", "preset": "B"} (pde/pde_resnet.hpp lists
+// its keys; "block": "basic" gives the ReLU baseline). A training run writes into its output
 // directory: model.cbor (the final weights), checkpoint.cbor (weights, optimizer state
 // and history after the last finished epoch: --resume continues from it),
 // metrics.jsonl, curves.svg, config.json (the config with every default filled in)
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "pde/model_types.hpp"
 
 namespace {
 
@@ -35,7 +38,8 @@ const char* kUsage =
     "\n"
     "Config keys: model, optimizer (required); schedule, data {dataset, dir, batch_size,\n"
     "test_batch_size, mean, std, crop_padding, horizontal_flip}, epochs, seed, threads, dtype,\n"
-    "out_dir, label_smoothing, clip_grad_norm, log_every_steps. See examples/configs/.\n";
+    "out_dir, label_smoothing, clip_grad_norm, log_every_steps. Model types: nn's layers and\n"
+    "PDEResNet ({\"type\": \"PDEResNet\", \"preset\": \"B\" | \"G\", ...}). See examples/configs/.\n";
 
 // A usage mistake: printed with the usage, exit code 2.
 struct UsageError : std::runtime_error {
@@ -128,6 +132,7 @@ int dispatch(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   try {
+    symgrad::pde::register_model_types();  // configs may then say {"type": "PDEResNet", ...}
     return dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const UsageError& e) {
     std::fprintf(stderr, "symgrad: %s\n\n%s", e.what(), kUsage);
