@@ -16,7 +16,7 @@ constexpr std::size_t kGranule = 64 << 10;     // large sizes are rounded up to 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr std::size_t kDefaultLimitMB = 0;
 #else
-constexpr std::size_t kDefaultLimitMB = 1024;
+constexpr std::size_t kDefaultLimitMB = 2048;  // see allocator.hpp
 #endif
 
 std::size_t rounded(std::size_t nbytes) { return (nbytes + kGranule - 1) / kGranule * kGranule; }

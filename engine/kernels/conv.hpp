@@ -2,8 +2,12 @@
 // 2-D convolution kernels on dense NCHW buffers. No autograd and no validation here:
 // engine/ops/conv.cpp checks the shapes, then calls these.
 //
-// Two strategies, picked by conv2d_forward / conv2d_input_grad / conv2d_weight_grad:
+// Three strategies, picked by conv2d_forward / conv2d_input_grad / conv2d_weight_grad:
 //   dense groups  -- im2col + one gemm per (sample, group); the adjoint scatters back with col2im
+//   pointwise     -- 1x1, unit stride, no padding, one group, widening (twice as many
+//                    channels written as summed over): the input already is the im2col
+//                    matrix, and a direct SIMD product per sample (threaded over the batch)
+//                    beats a small BLAS call per sample
 //   depthwise     -- every output channel reads one input channel (in_channels == groups), so
 //                    there is no reduction over channels to hand to BLAS; a direct SIMD loop
 //                    over each image plane is memory-bound and far cheaper than im2col.
@@ -48,6 +52,14 @@ void col2im(DType dt, const ConvGeometry& g, std::int64_t channels, const void* 
 void depthwise_forward(DType dt, const ConvGeometry& g, const void* x, const void* w, const void* bias, void* y);
 void depthwise_input_grad(DType dt, const ConvGeometry& g, const void* grad_y, const void* w, void* grad_x);
 void depthwise_weight_grad(DType dt, const ConvGeometry& g, const void* x, const void* grad_y, void* grad_w);
+
+// The 1x1 convolution of one sample without BLAS (conv_pointwise.cpp): y [rows, cols] =
+// bias + a [rows, depth] x [depth, cols], a read as a[m * a_row + k * a_col] (so a
+// transposed weight needs no copy); bias may be null. Only where
+// pointwise_product_fits(dt, cols), i.e. a row spans at least two SIMD vectors.
+bool pointwise_product_fits(DType dt, std::int64_t cols);
+void pointwise_product(DType dt, const void* a, std::int64_t a_row, std::int64_t a_col, const void* bias,
+                       std::int64_t rows, std::int64_t depth, const void* x, std::int64_t cols, void* y);
 
 // Plain loops over the definition y[n,o,i,j] = b[o] + sum w[o,c,p,q] x[n, c', i*s - pad + p*d, ...].
 void conv2d_reference(DType dt, const ConvGeometry& g, const void* x, const void* w, const void* bias, void* y);

@@ -2,200 +2,76 @@
 // two adjoints, SIMD across the output width with Highway's dynamic dispatch.
 //
 // Each image plane is first copied into a zero-bordered scratch plane, so the inner loops
-// have no bounds checks: an output row is a sum of shifted input rows, one per tap. The
-// input gradient is the same correlation again, with the taps flipped, applied to the
+// have no bounds checks: an output row is a sum of shifted input rows, one per tap.
+//
+// Strides are undone by the scratch layout, not by gathers: with column stride s each
+// padded row is stored as s "phases" (columns b, b + s, b + 2s, ... one after another),
+// so output column j of tap q (q * dilation = a * s + b) reads phase b at j + a -- a
+// contiguous vector again. Stride 1 is the special case of one phase.
+//
+// The input gradient is the same correlation again, with the taps flipped, applied to the
 // output gradient spread onto the input grid (zeros between samples when strided).
+//
+// The SIMD inner loops are in conv_depthwise_simd.cpp; this file lays the planes out and
+// spreads them over the thread pool.
 #include <algorithm>
 #include <vector>
 
 #include "engine/kernels/conv.hpp"
+#include "engine/kernels/conv_depthwise_simd.hpp"
 #include "engine/kernels/threads.hpp"
 
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "engine/kernels/conv_depthwise.cpp"
-#include <hwy/foreach_target.h>  // re-includes this file once per SIMD target
-#include <hwy/highway.h>
-
-HWY_BEFORE_NAMESPACE();
-namespace symgrad::kernels::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
-
-// The first n (< Lanes) elements at p and zeros above them, never reading at or past
-// `end`. (MaskedLoad is no substitute: some targets implement it with an aligned load.)
-template <class D, class T>
-HWY_INLINE hn::Vec<D> LoadTail(D d, const T* p, std::int64_t n, const T* end) {
-  if (p + hn::Lanes(d) <= end) return hn::IfThenElseZero(hn::FirstN(d, static_cast<std::size_t>(n)), hn::LoadU(d, p));
-  HWY_ALIGN T lanes[HWY_MAX_BYTES / sizeof(T)] = {};
-  for (std::int64_t i = 0; i < n; ++i) lanes[i] = p[i];
-  return hn::Load(d, lanes);
-}
-
-// dst[r * dst_stride + c] = init + sum_t taps[t] * src[r * src_stride + c + offsets[t]]
-// for r < rows, c < cols. src must stay readable one vector past the last element read;
-// dst's rows are one plane owned by the caller's thread.
-template <class T>
-void CorrelatePlane(const T* HWY_RESTRICT src, std::int64_t src_stride, const std::int64_t* HWY_RESTRICT offsets,
-                    const T* HWY_RESTRICT taps, std::int64_t ntaps, std::int64_t rows, std::int64_t cols, T init,
-                    T* HWY_RESTRICT dst, std::int64_t dst_stride) {
-  const hn::ScalableTag<T> d;
-  const std::int64_t lanes = static_cast<std::int64_t>(hn::Lanes(d));
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* row = src + r * src_stride;
-    T* out = dst + r * dst_stride;
-    std::int64_t c = 0;
-    for (; c + 2 * lanes <= cols; c += 2 * lanes) {  // two independent sums hide FMA latency
-      auto acc0 = hn::Set(d, init), acc1 = hn::Set(d, init);
-      for (std::int64_t t = 0; t < ntaps; ++t) {
-        const auto w = hn::Set(d, taps[t]);
-        const T* p = row + c + offsets[t];
-        acc0 = hn::MulAdd(w, hn::LoadU(d, p), acc0);
-        acc1 = hn::MulAdd(w, hn::LoadU(d, p + lanes), acc1);
-      }
-      hn::StoreU(acc0, d, out + c);
-      hn::StoreU(acc1, d, out + c + lanes);
-    }
-    for (; c < cols; c += lanes) {
-      auto acc = hn::Set(d, init);
-      for (std::int64_t t = 0; t < ntaps; ++t)
-        acc = hn::MulAdd(hn::Set(d, taps[t]), hn::LoadU(d, row + c + offsets[t]), acc);
-      if (c + lanes <= cols) {
-        hn::StoreU(acc, d, out + c);
-      } else if (r + 1 < rows) {
-        hn::BlendedStore(acc, hn::FirstN(d, static_cast<std::size_t>(cols - c)), d, out + c);
-      } else {  // the plane's last tail: some targets emulate BlendedStore by rewriting the
-                // whole vector, which could race with the thread writing the next plane
-        HWY_ALIGN T last[HWY_MAX_BYTES / sizeof(T)];
-        hn::Store(acc, d, last);
-        for (std::int64_t i = 0; i < cols - c; ++i) out[c + i] = last[i];
-      }
-    }
-  }
-}
-
-// sums[t] += sum_{r < rows, c < cols} g[r * g_stride + c] * src[r * src_stride + c + offsets[t]].
-// src must stay readable one vector past the last element read. Row tails are zeroed on
-// both operands, so nothing outside the plane enters a sum (not even 0 * inf).
-template <class T>
-void TapDotsPlane(const T* HWY_RESTRICT src, std::int64_t src_stride, const std::int64_t* HWY_RESTRICT offsets,
-                  std::int64_t ntaps, const T* HWY_RESTRICT g, std::int64_t g_stride, std::int64_t rows,
-                  std::int64_t cols, T* HWY_RESTRICT sums) {
-  const hn::ScalableTag<T> d;
-  const std::int64_t lanes = static_cast<std::int64_t>(hn::Lanes(d));
-  const std::int64_t full = cols - cols % lanes;
-  const auto tail = hn::FirstN(d, static_cast<std::size_t>(cols - full));
-  const T* g_end = g + (rows - 1) * g_stride + cols;
-  for (std::int64_t t = 0; t < ntaps; ++t) {
-    auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const T* g_row = g + r * g_stride;
-      const T* row = src + r * src_stride + offsets[t];
-      std::int64_t c = 0;
-      for (; c + 2 * lanes <= full; c += 2 * lanes) {
-        acc0 = hn::MulAdd(hn::LoadU(d, g_row + c), hn::LoadU(d, row + c), acc0);
-        acc1 = hn::MulAdd(hn::LoadU(d, g_row + c + lanes), hn::LoadU(d, row + c + lanes), acc1);
-      }
-      if (c < full) acc0 = hn::MulAdd(hn::LoadU(d, g_row + c), hn::LoadU(d, row + c), acc0);
-      if (full < cols)
-        acc1 = hn::MulAdd(LoadTail(d, g_row + full, cols - full, g_end),
-                          hn::IfThenElseZero(tail, hn::LoadU(d, row + full)), acc1);
-    }
-    sums[t] += hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
-  }
-}
-
-// dst[r * dst_stride + c] = src[r * src_stride + c] for r < rows, c < cols. dst is private
-// scratch, and row tails are blended in, so what lies beyond `cols` (zero padding) stays.
-template <class T>
-void CopyRows(const T* HWY_RESTRICT src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols,
-              T* HWY_RESTRICT dst, std::int64_t dst_stride) {
-  const hn::ScalableTag<T> d;
-  const std::int64_t lanes = static_cast<std::int64_t>(hn::Lanes(d));
-  const std::int64_t full = cols - cols % lanes;
-  const auto tail = hn::FirstN(d, static_cast<std::size_t>(cols - full));
-  const T* src_end = src + (rows - 1) * src_stride + cols;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* in = src + r * src_stride;
-    T* out = dst + r * dst_stride;
-    for (std::int64_t c = 0; c < full; c += lanes) hn::StoreU(hn::LoadU(d, in + c), d, out + c);
-    if (full < cols) hn::BlendedStore(LoadTail(d, in + full, cols - full, src_end), tail, d, out + full);
-  }
-}
-
-// Non-template entry points, one per dtype, for HWY_EXPORT.
-void CorrelatePlaneF32(const float* src, std::int64_t src_stride, const std::int64_t* offsets, const float* taps,
-                       std::int64_t ntaps, std::int64_t rows, std::int64_t cols, float init, float* dst,
-                       std::int64_t dst_stride) {
-  CorrelatePlane(src, src_stride, offsets, taps, ntaps, rows, cols, init, dst, dst_stride);
-}
-void CorrelatePlaneF64(const double* src, std::int64_t src_stride, const std::int64_t* offsets, const double* taps,
-                       std::int64_t ntaps, std::int64_t rows, std::int64_t cols, double init, double* dst,
-                       std::int64_t dst_stride) {
-  CorrelatePlane(src, src_stride, offsets, taps, ntaps, rows, cols, init, dst, dst_stride);
-}
-void TapDotsPlaneF32(const float* src, std::int64_t src_stride, const std::int64_t* offsets, std::int64_t ntaps,
-                     const float* g, std::int64_t g_stride, std::int64_t rows, std::int64_t cols, float* sums) {
-  TapDotsPlane(src, src_stride, offsets, ntaps, g, g_stride, rows, cols, sums);
-}
-void TapDotsPlaneF64(const double* src, std::int64_t src_stride, const std::int64_t* offsets, std::int64_t ntaps,
-                     const double* g, std::int64_t g_stride, std::int64_t rows, std::int64_t cols, double* sums) {
-  TapDotsPlane(src, src_stride, offsets, ntaps, g, g_stride, rows, cols, sums);
-}
-
-void CopyRowsF32(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
-                 std::int64_t dst_stride) {
-  CopyRows(src, src_stride, rows, cols, dst, dst_stride);
-}
-void CopyRowsF64(const double* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, double* dst,
-                 std::int64_t dst_stride) {
-  CopyRows(src, src_stride, rows, cols, dst, dst_stride);
-}
-
-}  // namespace symgrad::kernels::HWY_NAMESPACE
-HWY_AFTER_NAMESPACE();
-
-#if HWY_ONCE
 namespace symgrad::kernels {
-
-HWY_EXPORT(CorrelatePlaneF32);
-HWY_EXPORT(CorrelatePlaneF64);
-HWY_EXPORT(TapDotsPlaneF32);
-HWY_EXPORT(TapDotsPlaneF64);
-HWY_EXPORT(CopyRowsF32);
-HWY_EXPORT(CopyRowsF64);
-
 namespace {
 
 // Scratch planes end with this many spare zeros, so a vector may run past the last element.
 constexpr std::int64_t kSlack = 64;
 constexpr std::int64_t kElementsPerChunk = 32768;
 
-void correlate_plane(const float* src, std::int64_t src_stride, const std::int64_t* offsets, const float* taps,
-                     std::int64_t ntaps, std::int64_t rows, std::int64_t cols, float init, float* dst,
-                     std::int64_t dst_stride) {
-  HWY_DYNAMIC_DISPATCH(CorrelatePlaneF32)(src, src_stride, offsets, taps, ntaps, rows, cols, init, dst, dst_stride);
-}
-void correlate_plane(const double* src, std::int64_t src_stride, const std::int64_t* offsets, const double* taps,
-                     std::int64_t ntaps, std::int64_t rows, std::int64_t cols, double init, double* dst,
-                     std::int64_t dst_stride) {
-  HWY_DYNAMIC_DISPATCH(CorrelatePlaneF64)(src, src_stride, offsets, taps, ntaps, rows, cols, init, dst, dst_stride);
-}
-void tap_dots_plane(const float* src, std::int64_t src_stride, const std::int64_t* offsets, std::int64_t ntaps,
-                    const float* g, std::int64_t g_stride, std::int64_t rows, std::int64_t cols, float* sums) {
-  HWY_DYNAMIC_DISPATCH(TapDotsPlaneF32)(src, src_stride, offsets, ntaps, g, g_stride, rows, cols, sums);
-}
-void tap_dots_plane(const double* src, std::int64_t src_stride, const std::int64_t* offsets, std::int64_t ntaps,
-                    const double* g, std::int64_t g_stride, std::int64_t rows, std::int64_t cols, double* sums) {
-  HWY_DYNAMIC_DISPATCH(TapDotsPlaneF64)(src, src_stride, offsets, ntaps, g, g_stride, rows, cols, sums);
-}
+// The zero-padded input plane in phases (see the top of the file): padded row i holds,
+// for b = 0 .. phases - 1, the padded columns b, b + phases, b + 2 phases, ... in a run of
+// phase_length values, so a row is phases * phase_length long.
+struct PhasedPlane {
+  std::int64_t rows = 0, phases = 1, phase_length = 0;
+  std::int64_t top = 0, left = 0;  // where input (0, 0) sits in the padded plane
 
-void copy_rows(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
-               std::int64_t dst_stride) {
-  HWY_DYNAMIC_DISPATCH(CopyRowsF32)(src, src_stride, rows, cols, dst, dst_stride);
-}
-void copy_rows(const double* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, double* dst,
-               std::int64_t dst_stride) {
-  HWY_DYNAMIC_DISPATCH(CopyRowsF64)(src, src_stride, rows, cols, dst, dst_stride);
-}
+  PhasedPlane(const ConvGeometry& g)
+      : rows(g.in_h + 2 * g.pad_h), phases(g.stride_w),
+        phase_length((g.in_w + 2 * g.pad_w + g.stride_w - 1) / g.stride_w), top(g.pad_h), left(g.pad_w) {}
+  std::int64_t row_length() const { return phases * phase_length; }
+  std::int64_t size() const { return rows * row_length() + kSlack; }
+
+  // Where tap (p, q) of output (0, 0) reads, relative to the plane's start; output (i, j)
+  // reads that plus i * stride_h rows plus j.
+  std::vector<std::int64_t> tap_offsets(const ConvGeometry& g) const {
+    std::vector<std::int64_t> offsets(g.taps());
+    for (std::int64_t p = 0; p < g.kernel_h; ++p)
+      for (std::int64_t q = 0; q < g.kernel_w; ++q) {
+        const std::int64_t column = q * g.dilation_w;
+        offsets[p * g.kernel_w + q] =
+            p * g.dilation_h * row_length() + (column % phases) * phase_length + column / phases;
+      }
+    return offsets;
+  }
+
+  // Copies one input plane [h, w] in. Only data positions are written, so the border
+  // (and every gap) of a scratch plane zeroed once stays zero for good.
+  template <class T>
+  void place(const T* x, std::int64_t h, std::int64_t w, T* plane) const {
+    if (phases == 1) return copy_rows(x, w, h, w, plane + top * row_length() + left, row_length());
+    if (phases == 2)
+      return split_rows_in_two_phases(x, h, w, left, phase_length, plane + top * row_length(), row_length());
+    for (std::int64_t i = 0; i < h; ++i) {
+      const T* in = x + i * w;
+      T* out = plane + (top + i) * row_length();
+      for (std::int64_t b = 0; b < phases; ++b) {
+        const std::int64_t first = ((b - left) % phases + phases) % phases;  // first column landing in phase b
+        T* phase = out + b * phase_length;
+        for (std::int64_t j = first; j < w; j += phases) phase[(j + left) / phases] = in[j];
+      }
+    }
+  }
+};
 
 // Writes src [rows, cols] into dst [dst_rows, dst_cols] at (top + r * row_step, left + c * col_step),
 // dropping what falls outside. Every plane writes the same positions, so a scratch buffer
@@ -235,32 +111,26 @@ std::vector<std::int64_t> tap_offsets(const ConvGeometry& g, std::int64_t row_le
 template <class T>
 void forward_typed(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const std::int64_t multiplier = g.out_per_group(), taps = g.taps();
-  const std::int64_t padded_h = g.in_h + 2 * g.pad_h, padded_w = g.in_w + 2 * g.pad_w;
   const std::int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-  const std::vector<std::int64_t> offsets = tap_offsets(g, padded_w);
+  const PhasedPlane layout(g);
+  const std::vector<std::int64_t> offsets = layout.tap_offsets(g);
+  const std::int64_t src_stride = g.stride_h * layout.row_length();
   const std::int64_t grain = std::max<std::int64_t>(1, kElementsPerChunk / (multiplier * out_plane * taps + 1));
   parallel_for(g.batch * g.in_channels, grain, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<T> padded(padded_h * padded_w + kSlack);
+    std::vector<T> padded(layout.size());
     for (std::int64_t plane = begin; plane < end; ++plane) {
-      place_plane(x + plane * in_plane, g.in_h, g.in_w, 1, 1, g.pad_h, g.pad_w, padded.data(), padded_h, padded_w);
-      for (std::int64_t m = 0; m < multiplier; ++m) {
-        const std::int64_t o = (plane % g.in_channels) * multiplier + m;
-        const T* o_taps = w + o * taps;
-        const T init = bias ? bias[o] : T(0);
-        T* out = y + (plane * multiplier + m) * out_plane;  // (n * C_out + o) * out_plane
-        if (g.stride_w == 1) {
-          correlate_plane(padded.data(), g.stride_h * padded_w, offsets.data(), o_taps, taps, g.out_h, g.out_w,
-                          init, out, g.out_w);
-          continue;
-        }
-        for (std::int64_t i = 0; i < g.out_h; ++i)  // strided columns: a scalar loop
-          for (std::int64_t j = 0; j < g.out_w; ++j) {
-            const T* at = padded.data() + i * g.stride_h * padded_w + j * g.stride_w;
-            T acc = init;
-            for (std::int64_t t = 0; t < taps; ++t) acc += o_taps[t] * at[offsets[t]];
-            out[i * g.out_w + j] = acc;
-          }
-      }
+      layout.place(x + plane * in_plane, g.in_h, g.in_w, padded.data());
+      const std::int64_t first = (plane % g.in_channels) * multiplier;  // the channel's first output
+      T* out = y + plane * multiplier * out_plane;                       // (n * C_out + first) * out_plane
+      std::int64_t m = 0;
+      for (; m + 2 <= multiplier; m += 2)
+        correlate_plane_pair(padded.data(), src_stride, offsets.data(), w + (first + m) * taps,
+                             w + (first + m + 1) * taps, taps, g.out_h, g.out_w, bias ? bias[first + m] : T(0),
+                             bias ? bias[first + m + 1] : T(0), out + m * out_plane, out + (m + 1) * out_plane,
+                             g.out_w);
+      if (m < multiplier)
+        correlate_plane(padded.data(), src_stride, offsets.data(), w + (first + m) * taps, taps, g.out_h, g.out_w,
+                        bias ? bias[first + m] : T(0), out + m * out_plane, g.out_w);
     }
   });
 }
@@ -299,44 +169,51 @@ void input_grad_typed(const ConvGeometry& g, const T* grad_y, const T* w, T* gra
 }
 
 // grad_w[o, t] = sum_n sum_(i,j) grad_y[n, o, i, j] * padded x[n, c(o)] at (i, j) shifted by tap t.
-// Parallel over input channels, so each task owns its multiplier rows of grad_w; within a
-// task the batch is the outer loop, so the planes it reads are neighbours in memory.
+// Parallel over input channels, so each task owns its multiplier rows of grad_w. A task
+// places a batch block of its channel's planes in scratch, then sums over the whole block
+// per output channel in one kernel call (one horizontal reduction per block, not per plane).
+// The sums are kept in double and rounded once at the end.
 template <class T>
 void weight_grad_typed(const ConvGeometry& g, const T* x, const T* grad_y, T* grad_w) {
   const std::int64_t multiplier = g.out_per_group(), taps = g.taps();
-  const std::int64_t padded_h = g.in_h + 2 * g.pad_h, padded_w = g.in_w + 2 * g.pad_w;
   const std::int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-  const std::vector<std::int64_t> offsets = tap_offsets(g, padded_w);
+  const PhasedPlane layout(g);
+  const std::vector<std::int64_t> offsets = layout.tap_offsets(g);
+  // Planes per block: about 256 KiB of scratch, so the block stays in L2 while every
+  // output channel of the input channel reads it.
+  const std::int64_t block =
+      std::clamp<std::int64_t>((std::int64_t{256} << 10) / (layout.size() * sizeof(T)), 1, 64);
   const std::int64_t grain =
       std::max<std::int64_t>(1, kElementsPerChunk / (g.batch * multiplier * out_plane * taps + 1));
   parallel_for(g.in_channels, grain, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<T> padded(padded_h * padded_w + kSlack);
-    std::fill(grad_w + begin * multiplier * taps, grad_w + end * multiplier * taps, T(0));
-    for (std::int64_t n = 0; n < g.batch; ++n)
-      for (std::int64_t c = begin; c < end; ++c) {
-        place_plane(x + (n * g.in_channels + c) * in_plane, g.in_h, g.in_w, 1, 1, g.pad_h, g.pad_w, padded.data(),
-                    padded_h, padded_w);
+    std::vector<T> padded(std::min(block, std::max<std::int64_t>(g.batch, 1)) * layout.size());
+    std::vector<double> sums((end - begin) * multiplier * taps, 0.0);
+    for (std::int64_t c = begin; c < end; ++c)
+      for (std::int64_t n0 = 0; n0 < g.batch; n0 += block) {
+        const std::int64_t planes = std::min(block, g.batch - n0);
+        for (std::int64_t k = 0; k < planes; ++k)
+          layout.place(x + ((n0 + k) * g.in_channels + c) * in_plane, g.in_h, g.in_w,
+                       padded.data() + k * layout.size());
+        const PlaneStack stack{.planes = planes,
+                               .rows = g.out_h,
+                               .cols = g.out_w,
+                               .src_plane = layout.size(),
+                               .src_stride = g.stride_h * layout.row_length(),
+                               .g_plane = g.out_channels * out_plane,
+                               .g_stride = g.out_w};
         for (std::int64_t m = 0; m < multiplier; ++m) {
           const std::int64_t o = c * multiplier + m;
-          const T* g_plane = grad_y + (n * g.out_channels + o) * out_plane;
-          T* sums = grad_w + o * taps;
-          if (g.stride_w == 1) {
-            tap_dots_plane(padded.data(), g.stride_h * padded_w, offsets.data(), taps, g_plane, g.out_w, g.out_h,
-                           g.out_w, sums);
-            continue;
-          }
-          for (std::int64_t i = 0; i < g.out_h; ++i)  // strided columns: a scalar loop
-            for (std::int64_t j = 0; j < g.out_w; ++j) {
-              const T* at = padded.data() + i * g.stride_h * padded_w + j * g.stride_w;
-              const T go = g_plane[i * g.out_w + j];
-              for (std::int64_t t = 0; t < taps; ++t) sums[t] += go * at[offsets[t]];
-            }
+          tap_dots_stack(padded.data(), offsets.data(), taps, grad_y + (n0 * g.out_channels + o) * out_plane,
+                         stack, sums.data() + (o - begin * multiplier) * taps);
         }
       }
+    std::transform(sums.begin(), sums.end(), grad_w + begin * multiplier * taps,
+                   [](double s) { return static_cast<T>(s); });
   });
 }
 
 }  // namespace
+
 
 void depthwise_forward(DType dt, const ConvGeometry& g, const void* x, const void* w, const void* bias, void* y) {
   dispatch_dtype(dt, [&](auto zero) {
@@ -360,5 +237,5 @@ void depthwise_weight_grad(DType dt, const ConvGeometry& g, const void* x, const
   });
 }
 
+
 }  // namespace symgrad::kernels
-#endif  // HWY_ONCE

@@ -11,6 +11,7 @@
 #include "engine/autograd.hpp"
 #include "engine/creation.hpp"
 #include "engine/kernels/elementwise.hpp"
+#include "engine/kernels/threads.hpp"
 #include "engine/ops/reduce.hpp"
 
 namespace symgrad {
@@ -54,19 +55,31 @@ Tensor take_strided(const char* op, const Tensor& x, std::int64_t axis, std::int
 
 // The adjoint of take_strided: zeros of `shape` with g written at start, start + step, ...
 // along axis. Saves nothing; its backward takes those positions again, so a gradient
-// of a gradient through slice works.
+// of a gradient through slice works. Every row of the output is written once, either
+// copied from g or zeroed (the backward of narrow runs on every training step, and a
+// zero fill of the whole output first would write the copied half twice).
 Tensor embed_strided(const Tensor& g, const Shape& shape, std::int64_t axis, std::int64_t start, std::int64_t step) {
-  Tensor out = zeros(shape, g.dtype());
+  Tensor out = Tensor::empty(shape, g.dtype());
   const AxisLayout dst = layout_around(shape, axis);
   const std::int64_t count = g.shape()[static_cast<std::size_t>(axis)];
   const std::size_t elem = dtype_size(g.dtype());
   const std::size_t row_bytes = static_cast<std::size_t>(dst.inner) * elem;
   const char* src = static_cast<const char*>(g.raw_data());
   char* out_bytes = static_cast<char*>(out.raw_data());
-  for (std::int64_t o = 0; o < dst.outer; ++o)
-    for (std::int64_t k = 0; k < count; ++k)
-      std::memcpy(out_bytes + static_cast<std::size_t>((o * dst.n + start + k * step) * dst.inner) * elem,
-                  src + static_cast<std::size_t>((o * count + k) * dst.inner) * elem, row_bytes);
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, dst.n * dst.inner));
+  kernels::parallel_for(dst.outer, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t o = begin; o < end; ++o)
+      for (std::int64_t k = 0; k < dst.n; ++k) {
+        char* row = out_bytes + static_cast<std::size_t>((o * dst.n + k) * dst.inner) * elem;
+        const std::int64_t from_start = k - start;
+        if (from_start >= 0 && from_start % step == 0 && from_start / step < count)
+          std::memcpy(row, src + static_cast<std::size_t>((o * count + from_start / step) * dst.inner) * elem,
+                      row_bytes);
+        else
+          std::memset(row, 0, row_bytes);
+      }
+  });
   if (auto node = record("slice_backward", out, {g}))
     node->backward = [axis, start, count, step](const Tensor& gg, const Node&) {
       return TensorList{take_strided("slice", gg, axis, start, count, step)};
