@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Runs bench/nn_bench and bench/torch_nn_bench.py with the same settings and prints
-them side by side.
+"""Runs a C++ benchmark suite and its PyTorch twin with the same settings and prints
+them side by side: bench/nn_bench with bench/torch_nn_bench.py (--suite nn, the
+default) or bench/pde_bench with bench/torch_pde_bench.py (--suite pde).
 
-    python3 bench/compare_nn.py [--nn-bench build/bench/nn_bench] [--threads N]
-                                [--repeat R] [--statistic median|min] [--filter SUBSTR]
-                                [--json PATH]
+    python3 bench/compare_nn.py [--suite nn|pde] [--bench build/bench/<suite>_bench]
+                                [--threads N] [--repeat R] [--statistic median|min]
+                                [--filter SUBSTR] [--json PATH]
 
 Every workload runs in a process of its own (for each program), so its "_peak_rss"
 row is that workload's peak resident memory, library and interpreter included.
@@ -22,8 +23,17 @@ sys.path.insert(0, HERE)
 from compare import python_with_torch, run_json  # noqa: E402
 
 LOWER_IS_BETTER = {"ms", "us", "s", "MB"}
-# The workloads of nn_bench.cpp and torch_nn_bench.py, in order.
-WORKLOADS = ["mlp_784_256_256_10_b128_sgd_step", "cnn_fmnist_b64_sgd_step"]
+# Per suite: the C++ program's default path, its PyTorch script, and their workloads in order.
+SUITES = {
+    "nn": ("build/bench/nn_bench", "torch_nn_bench.py",
+           ["mlp_784_256_256_10_b128_sgd_step", "cnn_fmnist_b64_sgd_step"]),
+    "pde": ("build/bench/pde_bench", "torch_pde_bench.py",
+            ["pde_block_c32_14_b128_fwd_bwd", "pde_resnet_B_b128_train_step",
+             "pde_depthwise_w128_14_b128_fwd_bwd", "pde_depthwise_s2_w64_28_b128_fwd_bwd",
+             "pde_conv1x1_32_256_14_b128_fwd_bwd", "pde_conv1x1_256_32_14_b128_fwd_bwd",
+             "pde_coupling_w128_14_b128_fwd_bwd", "pde_batchnorm_256_14_b128_fwd_bwd",
+             "pde_hardball_c32_14_b128_fwd_bwd"]),
+}
 
 
 def ratio(unit, symgrad, pytorch):
@@ -60,27 +70,31 @@ def fmt(value, width, spec=".4g"):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nn-bench", default="build/bench/nn_bench",
-                        help="path to the nn_bench executable (default: %(default)s)")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="nn",
+                        help="which benchmark pair to run (default: %(default)s)")
+    parser.add_argument("--bench", "--nn-bench", dest="bench",
+                        help="path to the C++ executable (default: build/bench/<suite>_bench)")
     parser.add_argument("--threads", type=int, help="thread count for both (default: each one's own)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per workload")
     parser.add_argument("--statistic", choices=["median", "min"], default="median",
                         help="how the timed runs become one number (min: least disturbed run)")
     parser.add_argument("--filter", default="", help="only workloads whose name contains this")
-    parser.add_argument("--python", help="interpreter for torch_nn_bench.py (default: one that has torch)")
+    parser.add_argument("--python", help="interpreter for the PyTorch script (default: one that has torch)")
     parser.add_argument("--json", metavar="PATH", help="also write both reports and the rows here")
     args = parser.parse_args()
 
-    if not os.path.exists(args.nn_bench):
-        sys.exit(f"compare_nn.py: {args.nn_bench} not found; build it with "
-                 "cmake --build <build dir> --target nn_bench, or pass --nn-bench")
+    default_bench, torch_script, all_workloads = SUITES[args.suite]
+    bench = args.bench or default_bench
+    if not os.path.exists(bench):
+        sys.exit(f"compare_nn.py: {bench} not found; build it with cmake --build <build dir> "
+                 f"--target {os.path.basename(default_bench)}, or pass --bench")
     shared = ["--repeat", str(args.repeat), "--statistic", args.statistic]
     if args.threads:
         shared += ["--threads", str(args.threads)]
-    workloads = [w for w in WORKLOADS if args.filter in w]
+    workloads = [w for w in all_workloads if args.filter in w]
 
-    symgrad = run_each([args.nn_bench], shared, workloads)
-    torch = run_each([args.python or python_with_torch(), os.path.join(HERE, "torch_nn_bench.py")],
+    symgrad = run_each([bench], shared, workloads)
+    torch = run_each([args.python or python_with_torch(), os.path.join(HERE, torch_script)],
                      shared, workloads)
     rows = build_rows(symgrad, torch)
 
