@@ -2,7 +2,8 @@
 // the gradient against the formula: exits non-zero if anything is off, so it tests
 // that the installed headers, library and link dependencies (hwy, OpenBLAS) all
 // work together in a project that is not symgrad's own build; then the same for nn
-// (nlohmann_json, zlib): a model built from JSON, saved, and loaded into another.
+// (nlohmann_json, zlib): a model built from JSON, saved, and loaded into another;
+// and for pde: config G built, folded, and checked against its eval-mode self.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +17,8 @@
 // "engine/..."; this spelling needs both include directories of the package.
 #include <symgrad/engine/engine.hpp>
 #include <symgrad/nn/nn.hpp>
+#include <symgrad/pde/fold_bn.hpp>
+#include <symgrad/pde/pde_resnet.hpp>
 
 using namespace symgrad;
 
@@ -106,6 +109,24 @@ int main() {
     }
     std::printf("install_consumer: nn OK (%lld parameters saved and reloaded)\n",
                 static_cast<long long>(second->num_parameters()));
+
+    // pde: a PDE ResNet (config G) in float64; its folded copy must compute what the
+    // model computes in eval mode.
+    pde::PDEResNetConfig config = pde::preset("G");
+    config.dtype = DType::f64;
+    nn::manual_seed(5);
+    pde::PDEResNet model(config);
+    model.eval();
+    const Tensor images = reshape(linspace(-1.0, 1.0, 2 * 28 * 28, DType::f64), {2, 1, 28, 28});
+    const Tensor logits = model(images);
+    const Tensor folded_logits = (*pde::fold_batch_norms(model))(images);
+    const double fold_error = largest_error(folded_logits, logits.to_vector());
+    if (!(fold_error < 1e-10)) {
+      std::printf("install_consumer: FAILED: folded PDE ResNet differs by %.3g\n", fold_error);
+      return 1;
+    }
+    std::printf("install_consumer: pde OK (%lld parameters, folded copy within %.3g)\n",
+                static_cast<long long>(model.num_parameters()), fold_error);
     return 0;
   } catch (const std::exception& e) {
     std::printf("install_consumer: FAILED with exception: %s\n", e.what());
