@@ -15,20 +15,11 @@ void check_config(const BasicBlockConfig& c) {
   if (c.stride <= 0) fail("stride " + std::to_string(c.stride) + " must be positive");
 }
 
+// A square ConvBN of the block, He-initialised as soon as it is built.
 std::shared_ptr<ConvBN> make_conv_bn(const BasicBlockConfig& c, std::int64_t in, std::int64_t out,
                                      std::int64_t kernel, std::int64_t stride) {
-  nn::Conv2dConfig conv{.in_channels = in,
-                        .out_channels = out,
-                        .kernel_h = kernel,
-                        .kernel_w = kernel,
-                        .stride_h = stride,
-                        .stride_w = stride,
-                        .padding_h = kernel / 2,
-                        .padding_w = kernel / 2,
-                        .padding_mode = c.padding_mode,
-                        .dtype = c.dtype};
-  auto unit = std::make_shared<ConvBN>(conv, c.folded, c.batch_norm);
-  nn::kaiming_normal_(unit->conv->weight, 0.0, nn::FanMode::fan_out, nn::Nonlinearity::relu);
+  auto unit = square_conv_bn(in, out, kernel, stride, 1, c.padding_mode, c.folded, c.batch_norm, c.dtype);
+  unit->kaiming_fan_out_();
   return unit;
 }
 
@@ -43,12 +34,7 @@ BasicBlock::BasicBlock(const BasicBlockConfig& config) : config_(config) {
   conv2 = register_module("conv2", make_conv_bn(config, out, out, 3, 1));
   if (config.stride > 1 || out != in) skip = register_module("skip", make_conv_bn(config, in, out, 1, config.stride));
   // The residual branch starts at 0, so a fresh block is relu(x0) (Goyal et al. 2017).
-  if (config.zero_init_last_bn) {
-    if (conv2->folded())
-      nn::zeros_(conv2->conv->weight);
-    else
-      nn::zeros_(conv2->bn->weight);
-  }
+  if (config.zero_init_last_bn) conv2->zero_output_scale_();
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {

@@ -85,4 +85,27 @@ void ConvBN::fold_from(const ConvBN& source) {
   copy_(conv->bias, from_vector(bias, conv->bias.shape(), DType::f64));
 }
 
+void ConvBN::kaiming_fan_out_() {
+  nn::kaiming_normal_(conv->weight, 0.0, nn::FanMode::fan_out, nn::Nonlinearity::relu);
+}
+
+void ConvBN::zero_output_scale_() { nn::zeros_(folded() ? conv->weight : bn->weight); }
+
+std::shared_ptr<ConvBN> square_conv_bn(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
+                                       std::int64_t stride, std::int64_t groups, PadMode padding_mode, bool folded,
+                                       const nn::BatchNormOptions& bn, DType dtype) {
+  const nn::Conv2dConfig conv{.in_channels = in_channels,
+                              .out_channels = out_channels,
+                              .kernel_h = kernel,
+                              .kernel_w = kernel,
+                              .stride_h = stride,
+                              .stride_w = stride,
+                              .padding_h = kernel / 2,
+                              .padding_w = kernel / 2,
+                              .groups = groups,
+                              .padding_mode = padding_mode,
+                              .dtype = dtype};
+  return std::make_shared<ConvBN>(conv, folded, bn);
+}
+
 }  // namespace symgrad::pde

@@ -30,6 +30,13 @@ class ConvBN : public nn::Module {
 
   bool folded() const { return bn == nullptr; }
 
+  // He et al. 2015 with fan_out and the ReLU gain, as torchvision's ResNets initialise
+  // their convs; drawn from nn::default_generator().
+  void kaiming_fan_out_();
+  // Zeroes the scale the unit ends with (BN's weight, or the folded conv's weight), so
+  // its output is 0: how a residual branch starts as nothing (Goyal et al. 2017).
+  void zero_output_scale_();
+
   // Makes this (folded) unit compute what `source` (unfolded, same conv geometry)
   // computes in eval mode: with s = gamma / sqrt(running_var + eps),
   //   weight' = s[o] * weight[o, ...],   bias' = beta - s * running_mean.
@@ -40,5 +47,12 @@ class ConvBN : public nn::Module {
   std::shared_ptr<nn::Conv2d> conv;
   std::shared_ptr<nn::BatchNorm2d> bn;  // null when folded
 };
+
+// A square kernel x kernel unit with padding kernel / 2 (the output keeps the input's size
+// at stride 1): the shape of every conv in the ResNets of pde/. Weights as Conv2d's
+// constructor draws them; call kaiming_fan_out_() for the ResNet initialisation.
+std::shared_ptr<ConvBN> square_conv_bn(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
+                                       std::int64_t stride, std::int64_t groups, PadMode padding_mode, bool folded,
+                                       const nn::BatchNormOptions& bn, DType dtype);
 
 }  // namespace symgrad::pde

@@ -178,21 +178,10 @@ PDEResNet::PDEResNet(PDEResNetConfig config) : config_(std::move(config)) {
   const PDEResNetConfig& c = config_;
   nn::BatchNormOptions bn = c.batch_norm;
   bn.dtype = c.dtype;
-  stem = register_module("stem", std::make_shared<ConvBN>(
-                                      nn::Conv2dConfig{.in_channels = c.in_channels,
-                                                       .out_channels = c.stem_channels,
-                                                       .kernel_h = c.stem_kernel,
-                                                       .kernel_w = c.stem_kernel,
-                                                       .stride_h = c.stem_stride,
-                                                       .stride_w = c.stem_stride,
-                                                       .padding_h = c.stem_kernel / 2,
-                                                       .padding_w = c.stem_kernel / 2,
-                                                       .bias = false,
-                                                       .padding_mode = c.padding_mode,
-                                                       .dtype = c.dtype},
-                                      c.folded, bn));
+  stem = register_module("stem", square_conv_bn(c.in_channels, c.stem_channels, c.stem_kernel, c.stem_stride, 1,
+                                                c.padding_mode, c.folded, bn, c.dtype));
   // As every conv of the blocks (and torchvision's ResNet): He init for what a ReLU follows.
-  nn::kaiming_normal_(stem->conv->weight, 0.0, nn::FanMode::fan_out, nn::Nonlinearity::relu);
+  stem->kaiming_fan_out_();
 
   std::int64_t channels = c.stem_channels;
   for (std::size_t s = 0; s < c.stages.size(); ++s) {

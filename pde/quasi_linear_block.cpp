@@ -25,31 +25,7 @@ void check_config(const QuasiLinearBlockConfig& c) {
 // A 1x1 or 3x3 ConvBN of the block; every conv of the block is square with unit dilation.
 std::shared_ptr<ConvBN> make_conv_bn(const QuasiLinearBlockConfig& c, std::int64_t in, std::int64_t out,
                                      std::int64_t kernel, std::int64_t stride, std::int64_t groups) {
-  nn::Conv2dConfig conv{.in_channels = in,
-                        .out_channels = out,
-                        .kernel_h = kernel,
-                        .kernel_w = kernel,
-                        .stride_h = stride,
-                        .stride_w = stride,
-                        .padding_h = kernel / 2,
-                        .padding_w = kernel / 2,
-                        .groups = groups,
-                        .padding_mode = c.padding_mode,
-                        .dtype = c.dtype};
-  return std::make_shared<ConvBN>(conv, c.folded, c.batch_norm);
-}
-
-// He et al. 2015 with fan_out, as torchvision's ResNets initialise their convs.
-void kaiming_fan_out(ConvBN& unit) {
-  nn::kaiming_normal_(unit.conv->weight, 0.0, nn::FanMode::fan_out, nn::Nonlinearity::relu);
-}
-
-// Zeroes the map a unit ends with: BN's weight, or in folded form the conv's weight.
-void zero_last_scale(ConvBN& unit) {
-  if (unit.folded())
-    nn::zeros_(unit.conv->weight);
-  else
-    nn::zeros_(unit.bn->weight);
+  return square_conv_bn(in, out, kernel, stride, groups, c.padding_mode, c.folded, c.batch_norm, c.dtype);
 }
 
 }  // namespace
@@ -110,12 +86,12 @@ QuasiLinearBlock::QuasiLinearBlock(const QuasiLinearBlockConfig& config) : confi
     ball = register_module("ball", std::make_shared<Hardball>(radius));
   }
 
-  kaiming_fan_out(*conv1);
-  kaiming_fan_out(*depthwise);
-  kaiming_fan_out(*conv3);
-  if (skip) kaiming_fan_out(*skip);
+  conv1->kaiming_fan_out_();
+  depthwise->kaiming_fan_out_();
+  conv3->kaiming_fan_out_();
+  if (skip) skip->kaiming_fan_out_();
   // y = 0 at first, so the block starts as x0 (Goyal et al. 2017's zero-init residual).
-  if (config.zero_init_last_bn) zero_last_scale(*conv3);
+  if (config.zero_init_last_bn) conv3->zero_output_scale_();
 }
 
 Tensor QuasiLinearBlock::forward(const Tensor& x) {
