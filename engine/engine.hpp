@@ -11,6 +11,7 @@
 #include "engine/kernels/threads.hpp"
 #include "engine/ops/binary.hpp"
 #include "engine/ops/conv.hpp"
+#include "engine/ops/linalg.hpp"
 #include "engine/ops/matmul.hpp"
 #include "engine/ops/reduce.hpp"
 #include "engine/ops/shape_ops.hpp"
