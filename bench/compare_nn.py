@@ -33,6 +33,9 @@ SUITES = {
              "pde_conv1x1_32_256_14_b128_fwd_bwd", "pde_conv1x1_256_32_14_b128_fwd_bwd",
              "pde_coupling_w128_14_b128_fwd_bwd", "pde_batchnorm_256_14_b128_fwd_bwd",
              "pde_hardball_c32_14_b128_fwd_bwd"]),
+    "hamiltonian": ("build/bench/hamiltonian_bench", "torch_hamiltonian_bench.py",
+                    ["hnn_2_200_200_1_b750_adam_step", "mlp_field_2_200_200_2_b750_adam_step",
+                     "hnn_2_200_200_1_b750_field"]),
 }
 
 
