@@ -10,7 +10,11 @@
 namespace symgrad {
 namespace {
 
-constexpr std::size_t kLargeBuffer = 1 << 20;  // below this, malloc reuses memory itself
+// Below this, malloc reuses memory itself. glibc serves blocks from 128 KiB up with mmap
+// (or returns them to the OS by trimming the heap top), so a graph that frees and
+// reallocates blocks of a few hundred KiB every step (an HNN at batch 750) page-faults on
+// every touch unless such blocks stay in the cache.
+constexpr std::size_t kLargeBuffer = 64 << 10;
 constexpr std::size_t kGranule = 64 << 10;     // large sizes are rounded up to 64 KiB
 
 #if defined(__SANITIZE_ADDRESS__)

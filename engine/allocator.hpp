@@ -1,11 +1,12 @@
 #pragma once
 // Where tensor buffers come from.
 //
-// Small buffers come from malloc. Large ones are kept in a cache when freed and
-// handed out again for the next request of the same size: glibc returns big blocks
-// to the OS, and a fresh block costs one page fault per 4 KiB page on first touch --
-// for a 64 MB tensor that is more time than a tanh over it. Training loops allocate
-// the same sizes every step, so exact-size reuse is enough.
+// Small buffers (under 64 KiB) come from malloc. Larger ones are kept in a cache when
+// freed (sizes rounded up to 64 KiB) and handed out again for the next request of the
+// same size: glibc serves and returns big blocks through mmap/trim, and a fresh block
+// costs one page fault per 4 KiB page on first touch -- for a 64 MB tensor that is more
+// time than a tanh over it. Training loops allocate the same sizes every step, so
+// exact-size reuse is enough.
 #include <cstddef>
 #include <cstdint>
 

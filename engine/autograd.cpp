@@ -278,6 +278,18 @@ TensorList run_backward(const TensorList& roots, const TensorList& seeds, const 
                              "' was already freed by an earlier backward; pass retain_graph = "
                              "true to the first call to run backward twice");
     check_leaf_versions(*n);
+    // Tell the backward rule which input gradients go somewhere in this pass.
+    n->wanted.assign(n->edges.size(), 1);
+    if (!targets.all_leaves)
+      for (std::size_t i = 0; i < n->edges.size(); ++i) {
+        const Edge& e = n->edges[i];
+        n->wanted[i] = e.node ? (useful.count(e.node.get()) || targets.nodes.count(e.node.get()))
+                              : (e.leaf && targets.leaves.count(e.leaf.get()));
+      }
+    struct ClearWanted {  // also when the backward throws
+      Node* node;
+      ~ClearWanted() { node->wanted.clear(); }
+    } clear_wanted{n};
     TensorList input_grads = n->backward(g, *n);
     if (create_graph && n->once_differentiable) guard_second_derivative(*n, g, input_grads);
     if (input_grads.size() != n->edges.size())

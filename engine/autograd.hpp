@@ -54,8 +54,15 @@ struct Node {
   Node& operator=(const Node&) = delete;
   ~Node();  // iterative: dropping a million-node graph must not recurse
 
+  // Set by the engine only while this node's backward runs: which inputs' gradients the
+  // current pass delivers anywhere. grad() asks for some inputs only (an HNN's field
+  // needs dH/dx, not dH/dW), and a backward rule that checks needs_grad() skips the rest.
+  // Empty means every input that requires grad.
+  std::vector<char> wanted;
+
   bool needs_grad(std::size_t input) const {
-    return input < edges.size() && edges[input].requires_grad();
+    return input < edges.size() && edges[input].requires_grad() &&
+           (wanted.empty() || wanted[input]);
   }
 };
 

@@ -111,3 +111,32 @@ TEST_CASE("grad returns the same gradient for an input passed twice", "[autograd
   REQUIRE(gs[2].item() == gs[0].item());
   REQUIRE(gs[3].item() == gs[1].item());
 }
+
+TEST_CASE("grad asks a node only for the input gradients that reach a requested input",
+          "[autograd]") {
+  // A probe op y = a * b whose backward records which inputs it was asked for.
+  std::vector<std::vector<bool>> asked;
+  auto probe = [&asked](const Tensor& a, const Tensor& b) {
+    Tensor out = mul(a.detach(), b.detach());
+    if (auto node = record("probe", out, {a, b}))
+      node->backward = [a, b, &asked](const Tensor& g, const Node& n) {
+        asked.push_back({n.needs_grad(0), n.needs_grad(1)});
+        return TensorList{n.needs_grad(0) ? mul(g, b) : Tensor(),
+                          n.needs_grad(1) ? mul(g, a) : Tensor()};
+      };
+    return out;
+  };
+  Tensor x = full({3}, 2.0, DType::f64).requires_grad_();
+  Tensor w = full({3}, 5.0, DType::f64).requires_grad_();
+  Tensor y = sum(probe(x, w));
+
+  const TensorList gx = grad({y}, {x}, {}, {.retain_graph = true});
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0] == std::vector<bool>{true, false});  // w's gradient goes nowhere
+  CHECK(gx[0].to_vector() == std::vector<double>{5, 5, 5});
+
+  backward(y);  // backward() fills every leaf's .grad: both are asked for
+  REQUIRE(asked.size() == 2);
+  CHECK(asked[1] == std::vector<bool>{true, true});
+  CHECK(w.grad().to_vector() == std::vector<double>{2, 2, 2});
+}
