@@ -1,6 +1,7 @@
 # `cmake --install` layout, under the prefix:
 #   include/symgrad/engine/...            headers, tree preserved ("engine/tensor.hpp")
-#   <libdir>/libsymgrad_engine.a, libsymgrad_nn.a, libsymgrad_pde.a
+#   <libdir>/libsymgrad_engine.a, libsymgrad_nn.a, libsymgrad_pde.a,
+#                                         libsymgrad_symmetry.a
 #   <libdir>/cmake/symgrad/               the package: find_package(symgrad) then
 #                                         target_link_libraries(app symgrad::symgrad)
 # Every path in the package is relative to the prefix, so the installed tree can be
@@ -20,7 +21,7 @@ endforeach()
 
 set(SYMGRAD_PACKAGE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/symgrad)
 
-install(TARGETS symgrad_engine symgrad_nn symgrad_pde symgrad
+install(TARGETS symgrad_engine symgrad_nn symgrad_pde symgrad_symmetry symgrad
   EXPORT symgradTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

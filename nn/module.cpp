@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 namespace symgrad::nn {
 
 namespace {
@@ -164,6 +166,8 @@ DType Module::dtype() const {
                              dtype_name(t.dtype()) + "; call to(dtype) to make them agree");
   return first;
 }
+
+nlohmann::json Module::weight_structure() const { return nullptr; }
 
 std::string Module::summary() const {
   struct Row {

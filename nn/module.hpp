@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "engine/engine.hpp"
 
 namespace symgrad::nn {
@@ -63,6 +65,12 @@ class Module {
 
   // One line per module with its type, arguments and parameter count, then totals.
   std::string summary() const;
+
+  // How the module's parameters are wired, as data, where its code knows more than its
+  // children do (PDEResNet: its residual streams, pde/pde_resnet.hpp). The symmetry
+  // module reads it to build group actions without depending on the model's code.
+  // Null by default.
+  virtual nlohmann::json weight_structure() const;
 
  protected:
   // Registration, for constructors. Names are unique within a module and contain no dot.

@@ -278,6 +278,11 @@ class StreamWalk {
 
 }  // namespace
 
+nlohmann::json PDEResNet::weight_structure() const {
+  if (config_.block != BlockKind::quasi_linear) return nullptr;
+  return stream_structure().to_json();
+}
+
 StreamStructure PDEResNet::stream_structure() const {
   if (config_.block != BlockKind::quasi_linear)
     throw std::invalid_argument(

@@ -140,6 +140,8 @@ class PDEResNet : public nn::Module {
   // The residual streams of a quasi-linear model (throws for BasicBlock models: their
   // ReLUs after every addition leave no linear stream).
   StreamStructure stream_structure() const;
+  // stream_structure().to_json() for quasi-linear models, null for BasicBlock ones.
+  nlohmann::json weight_structure() const override;
 
   // Multiply-accumulates of one forward pass on an in_channels x height x width image
   // (convolutions and the linear head; elementwise work not counted).
