@@ -16,7 +16,10 @@
 #include "nn/optim/factory.hpp"
 #include "nn/serialize.hpp"
 #include "nn/train/trainer.hpp"
+#include "pde/fold_bn.hpp"
 #include "pde/pde_resnet.hpp"
+#include "symmetry/audit.hpp"
+#include "symmetry/builtin_symmetries.hpp"
 
 namespace symgrad::cli {
 
@@ -232,6 +235,61 @@ int run_eval(const std::string& model_path, const std::string& config_path, int 
               static_cast<long long>(result.examples));
   print_confusion(predictions, test_data->class_names, test_data->num_classes);
   return 0;
+}
+
+int run_audit(const AuditArgs& args) {
+  RunConfig c = load_config(args.config_path);
+  apply_threads(c, args.threads);
+  std::shared_ptr<Module> model = make_model(c, args.config_path);
+  load_state(*model, args.model_path);
+  std::string prepared = "as saved";
+  if (auto pde_model = std::dynamic_pointer_cast<pde::PDEResNet>(model); pde_model && args.fold) {
+    pde_model->eval();
+    model = pde::fold_batch_norms(*pde_model);
+    prepared = "BatchNorms folded into the convolutions";
+  }
+  const DType dtype = args.float64 ? DType::f64 : DType::f32;
+  model->to(dtype);
+
+  const auto test_data = load_split(c, Split::test);
+  RunConfig eval_config = c;
+  eval_config.data.test_batch_size = args.batch;
+  const Batch batch = make_loader(test_data, eval_config, false).batch(0, 0);
+  const Tensor x = to_dtype(batch.images, dtype);
+  const std::vector<std::int64_t> labels = batch.labels;
+  const symmetry::LossFn loss = [&](const Tensor& logits) { return cross_entropy(logits, labels); };
+
+  symmetry::AuditOptions options;
+  options.condition_number = args.condition_number;
+  options.seed = c.seed;
+  std::vector<symmetry::SymmetryAudit> audits;
+  for (const symmetry::WeightSymmetry& s : symmetry::symmetries_of(*model)) {
+    // Each symmetry in the mode it is a symmetry of: BatchNorm scale with batch
+    // statistics, everything else with fixed ones.
+    model->train(s.mode == symmetry::ModeRequirement::train);
+    audits.push_back(symmetry::audit_symmetry(*model, s, x, loss, options));
+  }
+  model->eval();
+
+  std::printf("symmetry audit of %s (%s, %s), %s on %lld test images, group elements of condition number %g\n\n",
+              args.model_path.c_str(), args.config_path.c_str(), prepared.c_str(), dtype_name(dtype),
+              static_cast<long long>(x.size(0)), args.condition_number);
+  if (audits.empty()) std::printf("no symmetries found in this model\n");
+  else std::printf("%s", symmetry::format_audit_table(audits).c_str());
+  for (const symmetry::SymmetryAudit& a : audits)
+    for (const std::string& note : a.notes) std::printf("  note (%s): %s\n", a.symmetry.name.c_str(), note.c_str());
+
+  json report = {{"model", args.model_path}, {"config", args.config_path}, {"prepared", prepared},
+                 {"dtype", dtype_name(dtype)}, {"images", x.size(0)},
+                 {"condition_number", args.condition_number}, {"audits", json::array()}};
+  for (const symmetry::SymmetryAudit& a : audits) report["audits"].push_back(a.to_json());
+  const std::string json_path = args.json_path.empty()
+                                    ? (std::filesystem::path(args.model_path).parent_path() / "audit.json").string()
+                                    : args.json_path;
+  std::ofstream(json_path) << report.dump(2) << "\n";
+  std::printf("\nwrote %s\n", json_path.c_str());
+  const bool all_hold = std::all_of(audits.begin(), audits.end(), [](const auto& a) { return a.holds; });
+  return all_hold ? 0 : 1;
 }
 
 }  // namespace symgrad::cli

@@ -1,5 +1,5 @@
 #pragma once
-// The three things the `symgrad` command does. Each returns the process exit code and
+// The four things the `symgrad` command does. Each returns the process exit code and
 // throws (std::exception) on errors, which main() prints.
 #include <cstdint>
 #include <string>
@@ -18,5 +18,16 @@ struct TrainArgs {
 int run_train(const TrainArgs& args);
 int run_eval(const std::string& model_path, const std::string& config_path, int threads);
 int run_summary(const std::string& config_path);
+
+struct AuditArgs {
+  std::string model_path, config_path;
+  std::string json_path;        // "" -> audit.json next to the model file
+  bool float64 = true;          // audit in float64 (tolerance 1e-12) or float32 (1e-4)
+  std::int64_t batch = 64;      // test images the loss is taken over
+  double condition_number = 10; // of the random group elements
+  bool fold = true;             // fold a PDEResNet's BatchNorms first (its streams need it)
+  int threads = 0;
+};
+int run_audit(const AuditArgs& args);
 
 }  // namespace symgrad::cli

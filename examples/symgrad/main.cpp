@@ -3,6 +3,8 @@
 //   symgrad train CONFIG.json [--out DIR] [--epochs N] [--threads N] [--resume] [--quiet]
 //   symgrad eval MODEL CONFIG.json [--threads N]
 //   symgrad summary CONFIG.json
+//   symgrad audit MODEL CONFIG.json [--json PATH] [--float32] [--batch N] [--cond C]
+//                 [--no-fold] [--threads N]
 //
 // Example configs live in examples/configs/. Besides nn's layers, a config's "model" may
 // be a PDE ResNet, e.g. {"type": "PDEResNet", "preset": "B"} (pde/pde_resnet.hpp lists
@@ -34,6 +36,12 @@ const char* kUsage =
     "      Test loss, accuracy and a per-class confusion summary of saved weights (model.cbor).\n"
     "  symgrad summary CONFIG.json\n"
     "      The model's layers and parameter counts, and the shape one image comes out as.\n"
+    "  symgrad audit MODEL CONFIG.json [--json PATH] [--float32] [--batch N] [--cond C] [--no-fold]\n"
+    "                [--threads N]\n"
+    "      Audits the gradients of saved weights through every weight symmetry the model has\n"
+    "      (invariance, orbit orthogonality, orbit derivative, covariance; symmetry/audit.hpp):\n"
+    "      a table, and JSON (--json, else audit.json next to MODEL). float64 by default; a\n"
+    "      PDEResNet's BatchNorms are folded first. Exit code 1 if a symmetry is broken.\n"
     "  symgrad --help\n"
     "\n"
     "Config keys: model, optimizer (required); schedule, data {dataset, dir, batch_size,\n"
@@ -124,6 +132,27 @@ int dispatch(const std::vector<std::string>& args) {
     const Parsed p = parse(rest, {}, {});
     if (p.positional.size() != 1) throw UsageError("summary takes one CONFIG.json");
     return symgrad::cli::run_summary(p.positional[0]);
+  }
+  if (command == "audit") {
+    const Parsed p = parse(rest, {"--json", "--batch", "--cond", "--threads"}, {"--float32", "--no-fold"});
+    if (p.positional.size() != 2) throw UsageError("audit takes MODEL and CONFIG.json");
+    symgrad::cli::AuditArgs a;
+    a.model_path = p.positional[0];
+    a.config_path = p.positional[1];
+    for (const auto& [flag, value] : p.flags) {
+      if (flag == "--json") a.json_path = value;
+      if (flag == "--batch") a.batch = positive(flag, value);
+      if (flag == "--cond") {
+        char* end = nullptr;
+        a.condition_number = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0' || !(a.condition_number >= 1))
+          throw UsageError("--cond wants a number >= 1, got '" + value + "'");
+      }
+      if (flag == "--threads") a.threads = static_cast<int>(positive(flag, value));
+      if (flag == "--float32") a.float64 = false;
+      if (flag == "--no-fold") a.fold = false;
+    }
+    return symgrad::cli::run_audit(a);
   }
   throw UsageError("unknown command '" + command + "'");
 }
