@@ -29,13 +29,16 @@ void check_options(const LnnOptions& options, const char* model) {
   if (!(options.velocity_scale > 0) || !std::isfinite(options.velocity_scale))
     throw std::invalid_argument(std::string(model) + ": velocity_scale " + std::to_string(options.velocity_scale) +
                                 " must be finite and > 0");
+  if (options.angle_differences && !options.periodic_positions)
+    throw std::invalid_argument(std::string(model) + ": angle_differences needs periodic_positions");
   if (!(options.softplus_beta > 0) || !std::isfinite(options.softplus_beta))
     throw std::invalid_argument(std::string(model) + ": softplus_beta " + std::to_string(options.softplus_beta) +
                                 " must be finite and > 0");
 }
 
 std::int64_t feature_count(std::int64_t dof, const LnnOptions& options) {
-  return (options.periodic_positions ? 3 : 2) * dof;
+  const std::int64_t differences = options.angle_differences ? dof * (dof - 1) : 0;
+  return (options.periodic_positions ? 3 : 2) * dof + differences;
 }
 
 const char* init_name(LnnInit init) {
@@ -49,7 +52,7 @@ const char* init_name(LnnInit init) {
 
 // "dof 2, periodic 6 -> 128 -> 128 -> 1, softplus beta 3, convex init"
 std::string layout(std::int64_t dof, std::int64_t out, const LnnOptions& options) {
-  std::string text = "dof " + std::to_string(dof) + ", " + (options.periodic_positions ? "periodic " : "") +
+  std::string text = "dof " + std::to_string(dof) + ", " + (options.angle_differences ? "periodic+differences " : options.periodic_positions ? "periodic " : "") +
                      std::to_string(feature_count(dof, options));
   for (std::int64_t width : options.hidden) text += " -> " + std::to_string(width);
   char beta[32];
@@ -119,7 +122,12 @@ Tensor lagrangian_features(const Tensor& x, std::int64_t dof, const LnnOptions& 
   Tensor qdot = narrow(x, 1, dof, dof);
   if (options.velocity_scale != 1.0) qdot = qdot / options.velocity_scale;
   if (!options.periodic_positions) return concat({q, qdot}, 1);
-  return concat({cos(q), sin(q), qdot}, 1);
+  if (!options.angle_differences || dof < 2) return concat({cos(q), sin(q), qdot}, 1);
+  std::vector<Tensor> differences;
+  for (std::int64_t i = 0; i < dof; ++i)
+    for (std::int64_t j = i + 1; j < dof; ++j) differences.push_back(narrow(q, 1, i, 1) - narrow(q, 1, j, 1));
+  const Tensor relative = concat(differences, 1);  // [batch, n (n - 1) / 2]
+  return concat({cos(q), sin(q), cos(relative), sin(relative), qdot}, 1);
 }
 
 // ---- LagrangianNN -----------------------------------------------------------
@@ -140,7 +148,8 @@ LagrangianNN::LagrangianNN(std::int64_t dof, ScalarField lagrangian, DType dtype
 }
 
 void LagrangianNN::check_state(const Tensor& x, const char* method) const {
-  check_state_tensor(x, dof_, dtype_, std::string("LagrangianNN::") + method);
+  // A network's precision is its parameters' (Module::to may change it after training).
+  check_state_tensor(x, dof_, given_lagrangian_ ? dtype_ : dtype(), std::string("LagrangianNN::") + method);
 }
 
 Tensor LagrangianNN::lagrangian(const Tensor& x) {

@@ -53,13 +53,19 @@ struct LnnOptions {
   // a torus), so a trajectory that swings over the top sees no seam. The MLP then has
   // 3n inputs.
   bool periodic_positions = false;
+  // With periodic_positions, also feed (cos, sin) of every difference q_i - q_j (i < j),
+  // n (n - 1) more inputs: the relative angle of two links of a chain, on which their
+  // kinetic coupling depends (the double pendulum's m2 l1 l2 cos(q1 - q2) qdot1 qdot2).
+  // A plain MLP of (cos q, sin q) must build that product itself, which it learns slowly.
+  bool angle_differences = false;
   // The network sees qdot / velocity_scale (input normalisation; the dynamics are exact
   // in qdot whatever the scale, autograd carries the factor).
   double velocity_scale = 1.0;
   DType dtype = DType::f32;
 };
 
-// The network's input features of a state (q, qdot): (q or (cos q, sin q), qdot / scale).
+// The network's input features of a state (q, qdot): (q or (cos q, sin q) [, cos and sin of
+// q_i - q_j], qdot / scale).
 // Shared by the LNN and the baseline so both see the same inputs.
 Tensor lagrangian_features(const Tensor& x, std::int64_t dof, const LnnOptions& options);
 

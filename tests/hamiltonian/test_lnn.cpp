@@ -249,6 +249,53 @@ TEST_CASE("the paper's initialisation: zero biases, weight scales c / sqrt(n)", 
   REQUIRE(weight == 3);
 }
 
+TEST_CASE("lagrangian_features: periodic positions and angle differences", "[lnn][features]") {
+  // Against values written out by hand: (cos q, sin q, cos(q1 - q2), sin(q1 - q2), qdot / s).
+  LnnOptions options = tiny_options({4});
+  options.periodic_positions = true;
+  options.velocity_scale = 2.0;
+  const std::vector<double> state{0.3, -1.1, 0.5, -4.0};
+  const Tensor x = from_vector(state, {1, 4});
+  require_allclose(lagrangian_features(x, 2, options),
+                   std::vector<double>{std::cos(0.3), std::cos(-1.1), std::sin(0.3), std::sin(-1.1), 0.25, -2.0}, 1e-12,
+                   0);
+  options.angle_differences = true;
+  require_allclose(lagrangian_features(x, 2, options),
+                   std::vector<double>{std::cos(0.3), std::cos(-1.1), std::sin(0.3), std::sin(-1.1), std::cos(1.4),
+                                       std::sin(1.4), 0.25, -2.0},
+                   1e-12, 0);
+  // One degree of freedom has no pair: the features are the periodic ones.
+  REQUIRE(lagrangian_features(from_vector(std::vector<double>{0.2, 0.4}, {1, 2}), 1, options).shape() == Shape{1, 3});
+  // Three: the pairs (1, 2), (1, 3), (2, 3).
+  const Tensor three = lagrangian_features(from_vector(std::vector<double>{0.1, 0.2, 0.7, 0, 0, 0}, {1, 6}), 3, options);
+  REQUIRE(three.shape() == Shape{1, 15});
+  require_allclose(narrow(three, 1, 6, 3), std::vector<double>{std::cos(-0.1), std::cos(-0.6), std::cos(-0.5)}, 1e-12,
+                   0);
+
+  // The model's first layer sees them: 8 inputs, and L is 2 pi periodic in each angle.
+  nn::manual_seed(12);
+  LagrangianNN model(2, options);
+  REQUIRE(model.extra_repr().find("periodic+differences 8 -> 4") != std::string::npos);
+  const double shifted = lagrangian_at(model, {0.3 + 2 * M_PI, -1.1 - 2 * M_PI, 0.5, -4.0});
+  REQUIRE(lagrangian_at(model, state) == Approx(shifted).epsilon(1e-12));
+}
+
+TEST_CASE("an LNN trained in float32 and converted with Module::to runs in float64", "[lnn]") {
+  nn::manual_seed(13);
+  LnnOptions options = tiny_options({8});
+  options.dtype = DType::f32;
+  options.periodic_positions = true;
+  LagrangianNN model(2, options);
+  const Tensor x = pendulum_states(4, 14);
+  NoGradGuard no_grad;
+  const Tensor single = model.acceleration(to_dtype(x, DType::f32));
+  REQUIRE_THROWS_WITH(model.acceleration(x), Catch::Contains("float64") && Catch::Contains("float32"));
+  model.to(DType::f64);
+  const Tensor doubled = model.acceleration(x);
+  REQUIRE(doubled.dtype() == DType::f64);
+  require_allclose(doubled, to_dtype(single, DType::f64), 1e-3, 1e-3);
+}
+
 TEST_CASE("AccelerationMLP outputs (qdot, qddot)", "[lnn]") {
   nn::manual_seed(8);
   AccelerationMLP baseline(2, tiny_options({8}));
@@ -271,6 +318,9 @@ TEST_CASE("LNN errors name the argument and the shapes", "[lnn][errors]") {
   LnnOptions bad_beta = tiny_options({8});
   bad_beta.softplus_beta = -2;
   REQUIRE_THROWS_WITH(LagrangianNN(2, bad_beta), Catch::Contains("softplus_beta"));
+  LnnOptions differences_only = tiny_options({8});
+  differences_only.angle_differences = true;  // without periodic_positions
+  REQUIRE_THROWS_WITH(LagrangianNN(2, differences_only), Catch::Contains("angle_differences"));
   REQUIRE_THROWS_WITH(LagrangianNN(2, ScalarField(), DType::f64), Catch::Contains("empty"));
 
   LagrangianNN model(2, tiny_options({8}));
