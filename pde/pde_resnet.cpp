@@ -278,9 +278,39 @@ class StreamWalk {
 
 }  // namespace
 
+namespace {
+
+// Inside a folded quasi-linear block, the depthwise conv's 2w outputs (two per input
+// channel) reach the last 1x1 conv through nothing but a linear map: an interface whose
+// symmetries symmetry/discovery.hpp measures. Unfolded, a BatchNorm stands between; with
+// variable coefficients a per-channel field multiplies, so neither is listed.
+nlohmann::json block_interfaces(const PDEResNet& model) {
+  nlohmann::json out = nlohmann::json::array();
+  const PDEResNetConfig& c = model.config();
+  if (!c.folded || c.variable_coefficients) return out;
+  for (std::size_t s = 0; s < model.stages.size(); ++s) {
+    for (std::size_t b = 0; b < model.stages[s]->size(); ++b) {
+      const auto block = std::dynamic_pointer_cast<QuasiLinearBlock>((*model.stages[s])[b]);
+      if (!block) continue;
+      const std::string name = stage_name(s) + "." + std::to_string(b);
+      out.push_back({{"name", name + " depthwise -> conv3"},
+                     {"channels", 2 * block->width()},
+                     {"producers", {{{"parameter", name + ".depthwise.conv.weight"}, {"axis", 0}},
+                                    {{"parameter", name + ".depthwise.conv.bias"}, {"axis", 0}}}},
+                     {"consumers", {{{"parameter", name + ".conv3.conv.weight"}, {"axis", 1}}}},
+                     {"between", "depthwise groups: output channels 2c and 2c+1 read input channel c"}});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json PDEResNet::weight_structure() const {
   if (config_.block != BlockKind::quasi_linear) return nullptr;
-  return stream_structure().to_json();
+  nlohmann::json structure = stream_structure().to_json();
+  structure["interfaces"] = block_interfaces(*this);
+  return structure;
 }
 
 StreamStructure PDEResNet::stream_structure() const {

@@ -140,7 +140,10 @@ class PDEResNet : public nn::Module {
   // The residual streams of a quasi-linear model (throws for BasicBlock models: their
   // ReLUs after every addition leave no linear stream).
   StreamStructure stream_structure() const;
-  // stream_structure().to_json() for quasi-linear models, null for BasicBlock ones.
+  // For quasi-linear models: stream_structure().to_json() plus "interfaces", the
+  // block-internal channel interfaces (depthwise conv -> last 1x1 conv of each block, in
+  // folded models without variable coefficients) for symmetry discovery. Null for
+  // BasicBlock models.
   nlohmann::json weight_structure() const override;
 
   // Multiply-accumulates of one forward pass on an in_channels x height x width image

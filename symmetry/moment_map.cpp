@@ -7,14 +7,6 @@
 namespace symgrad::symmetry {
 namespace {
 
-// P with `axis` moved to the front and the rest flattened: [n, everything else].
-Tensor unfold_axis(const Tensor& p, std::int64_t axis) {
-  std::vector<std::int64_t> order{axis};
-  for (std::int64_t a = 0; a < p.dim(); ++a)
-    if (a != axis) order.push_back(a);
-  return reshape(permute(p, order), {p.size(axis), -1});
-}
-
 const Tensor& lookup(const ParameterMap& map, const std::string& name, const char* which) {
   auto it = map.find(name);
   if (it == map.end() || !it->second.defined())
@@ -24,6 +16,13 @@ const Tensor& lookup(const ParameterMap& map, const std::string& name, const cha
 }
 
 }  // namespace
+
+Tensor unfold_axis(const Tensor& p, std::int64_t axis) {
+  std::vector<std::int64_t> order{axis};
+  for (std::int64_t a = 0; a < p.dim(); ++a)
+    if (a != axis) order.push_back(a);
+  return reshape(permute(p, order), {p.size(axis), -1});
+}
 
 Tensor moment_map(const WeightSymmetry& symmetry, const ParameterMap& grads,
                   const ParameterMap& theta) {

@@ -90,6 +90,10 @@ ParameterMap orbit_tangent(const WeightSymmetry& symmetry, const Tensor& xi,
 Tensor moment_map(const WeightSymmetry& symmetry, const ParameterMap& grads,
                   const ParameterMap& theta);
 
+// P with `axis` moved to the front and the other axes flattened: [P.size(axis), rest],
+// the matrix that a factor of g multiplies from the left. Differentiable.
+Tensor unfold_axis(const Tensor& p, std::int64_t axis);
+
 // Writes act(g, theta) into the model's parameters (no graph).
 void apply(const WeightSymmetry& symmetry, const Tensor& g, nn::Module& model);
 
