@@ -143,7 +143,8 @@ struct Rows {
 };
 
 Rows build_rows(nn::Module& model, const Tensor& inputs, const Interface& interface, const LieAlgebra& candidate,
-                std::int64_t rows, std::uint64_t seed) {
+                std::int64_t rows, std::uint64_t seed,
+                const std::function<void(std::int64_t, std::int64_t)>& progress = {}) {
   check_candidate(interface, candidate);
   if (rows < 1)
     throw std::invalid_argument("discover_symmetries: rows = " + std::to_string(rows) + " must be >= 1");
@@ -191,6 +192,7 @@ Rows build_rows(nn::Module& model, const Tensor& inputs, const Interface& interf
       scale_squared += bound * bound;
       const std::vector<double> row = matmul(basis, reshape(m, {n * n, 1})).to_vector();
       std::copy(row.begin(), row.end(), values.begin() + r * dim);
+      if (progress && ((r + 1) % 16 == 0 || r + 1 == rows)) progress(r + 1, rows);
     }
   }
   return {from_vector(values, {rows, dim}, DType::f64), std::sqrt(scale_squared)};
@@ -212,7 +214,7 @@ DiscoveryResult discover_symmetries(nn::Module& model, const Tensor& inputs, con
     throw std::invalid_argument("discover_symmetries: rows = " + std::to_string(options.rows) +
                                 " must be >= 1 (or 0 for twice the candidate's dimension)");
   const std::int64_t rows = options.rows > 0 ? options.rows : 2 * dim;
-  const Rows row_data = build_rows(model, inputs, interface, candidate, rows, options.seed);
+  const Rows row_data = build_rows(model, inputs, interface, candidate, rows, options.seed, options.progress);
   const bool f64 = model.dtype() == DType::f64;
   const double tolerance = options.tolerance > 0 ? options.tolerance : (f64 ? 1e-9 : 1e-4);
   const double tangent_tolerance = options.tangent_tolerance > 0 ? options.tangent_tolerance : tolerance;

@@ -20,6 +20,7 @@
 // and the row's entry for the basis element e_k of the candidate is <e_k, M>_F.
 // The rows' numerical null space (SVD, LAPACK dgesdd) is the symmetry algebra.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,9 @@ struct DiscoveryOptions {
   // at most tangent_tolerance * sqrt(sum_a ||P_a||^2); 0: as `tolerance`.
   double tangent_tolerance = 0;
   std::uint64_t seed = 0;  // of the random row functionals
+  // Called after every 16th row and after the last one with (rows done, rows in all):
+  // thousands of backward passes take minutes, and a person wants to see them go.
+  std::function<void(std::int64_t done, std::int64_t total)> progress = nullptr;
 };
 
 struct DiscoveryResult {

@@ -72,12 +72,16 @@ void LieAlgebra::require_basis(const char* method) const {
                                 "diagonal, single or from_basis");
 }
 
-LieAlgebra::LieAlgebra(std::string name, Tensor basis) : name_(std::move(name)) {
+LieAlgebra::LieAlgebra(std::string name, Tensor basis, bool orthogonal) : name_(std::move(name)) {
   NoGradGuard no_grad;
   basis_ = to_dtype(basis.detach(), DType::f64);
   dim_ = basis_.size(0);
   n_ = basis_.size(1);
   const Tensor flat = reshape(basis_, {dim_, n_ * n_});
+  if (orthogonal) {
+    inverse_norms_squared_ = 1.0 / sum(flat * flat, {1});
+    return;
+  }
   const Tensor gram = matmul(flat, flat, false, true);
   gram_inverse_ = solve(gram, eye(dim_, dim_, DType::f64));
 }
@@ -87,7 +91,7 @@ LieAlgebra LieAlgebra::gl(std::int64_t n) {
   std::vector<Entries> elements;
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < n; ++j) elements.push_back({{i, j, 1.0}});
-  return LieAlgebra("gl(" + n_str(n) + ")", basis_from_entries(n, elements));
+  return LieAlgebra("gl(" + n_str(n) + ")", basis_from_entries(n, elements), true);
 }
 
 LieAlgebra LieAlgebra::sl(std::int64_t n) {
@@ -105,14 +109,14 @@ LieAlgebra LieAlgebra::so(std::int64_t n) {
   std::vector<Entries> elements;
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = i + 1; j < n; ++j) elements.push_back({{i, j, 1.0}, {j, i, -1.0}});
-  return LieAlgebra("so(" + n_str(n) + ")", basis_from_entries(n, elements));
+  return LieAlgebra("so(" + n_str(n) + ")", basis_from_entries(n, elements), true);
 }
 
 LieAlgebra LieAlgebra::diagonal(std::int64_t n) {
   require_size("diagonal", n, 1);
   std::vector<Entries> elements;
   for (std::int64_t i = 0; i < n; ++i) elements.push_back({{i, i, 1.0}});
-  return LieAlgebra("diagonal(" + n_str(n) + ")", basis_from_entries(n, elements));
+  return LieAlgebra("diagonal(" + n_str(n) + ")", basis_from_entries(n, elements), true);
 }
 
 LieAlgebra LieAlgebra::single(const Tensor& generator, std::string name) {
@@ -187,6 +191,7 @@ Tensor LieAlgebra::coordinates(const Tensor& x) const {
   out_shape.push_back(dim_);
   const Tensor flat_basis = reshape(to_dtype(basis_, x.dtype()), {dim_, n_ * n_});
   const Tensor inner = matmul(reshape(x, {-1, n_ * n_}), flat_basis, false, true);  // <e_k, X>
+  if (inverse_norms_squared_.defined()) return reshape(inner * to_dtype(inverse_norms_squared_, x.dtype()), out_shape);
   return reshape(matmul(inner, to_dtype(gram_inverse_, x.dtype()), false, true), out_shape);
 }
 

@@ -63,13 +63,17 @@ class LieAlgebra {
   bool contains(const Tensor& x, double tolerance = 1e-12) const;
 
  private:
-  LieAlgebra(std::string name, Tensor basis);
+  // `orthogonal`: the caller knows the basis is Frobenius-orthogonal (gl, so, diagonal),
+  // so coordinates() divides by the norms instead of solving with the dim x dim Gram
+  // matrix, which for gl(64) would be 4096 x 4096.
+  LieAlgebra(std::string name, Tensor basis, bool orthogonal = false);
   void require_basis(const char* method) const;  // throws for a default-constructed algebra
   std::string name_;
   std::int64_t n_ = 0;
   std::int64_t dim_ = 0;
   Tensor basis_;  // [dim, n, n] float64
   Tensor gram_inverse_;  // [dim, dim] float64: (<e_i, e_j>)^-1 for coordinates()
+  Tensor inverse_norms_squared_;  // [dim] float64, instead of gram_inverse_ when orthogonal
 };
 
 }  // namespace symgrad::symmetry
