@@ -27,9 +27,6 @@
 
 namespace symgrad::symmetry {
 
-// The scalar the audit differentiates, from the model's output (it holds its targets:
-// e.g. [&](const Tensor& logits) { return nn::cross_entropy(logits, labels); }).
-using LossFn = std::function<Tensor(const Tensor& output)>;
 
 struct AuditOptions {
   double condition_number = 10.0;  // of the random g in 1 and 4 (orthogonal g: always 1)

@@ -55,7 +55,7 @@ void check_setting(const char* op, const nn::Module& model, const std::vector<We
 }
 
 // The loss on the batch, checked to be a finite scalar that depends on the parameters.
-Tensor batch_loss(nn::Module& model, const Tensor& x, const OutputLoss& loss, const char* op) {
+Tensor batch_loss(nn::Module& model, const Tensor& x, const LossFn& loss, const char* op) {
   const Tensor value = loss(model(x));
   const std::string who = op;
   if (!value.defined() || value.numel() != 1)
@@ -81,7 +81,7 @@ struct Measurement {
 };
 
 // The loss and ||grad_theta L|| of the model as it is (no substitution).
-Measurement measure(nn::Module& model, const Tensor& x, const OutputLoss& loss) {
+Measurement measure(nn::Module& model, const Tensor& x, const LossFn& loss) {
   GradModeGuard grad_on(true);
   const Tensor value = batch_loss(model, x, loss, "teleport");
   TensorList trained;  // frozen parameters (requires_grad off) are not part of the gradient
@@ -127,7 +127,7 @@ Tensor copy_of(const Tensor& t) {
 
 TeleportObjective teleport_objective(nn::Module& model, const std::vector<WeightSymmetry>& symmetries,
                                      const std::vector<Tensor>& coordinates, const Tensor& x,
-                                     const OutputLoss& loss, bool with_gradient) {
+                                     const LossFn& loss, bool with_gradient) {
   check_setting("teleport_objective", model, symmetries, x);
   const DType dtype = model.dtype();
   if (coordinates.size() != symmetries.size())
@@ -187,7 +187,7 @@ TeleportObjective teleport_objective(nn::Module& model, const std::vector<Weight
 }
 
 TeleportReport teleport(nn::Module& model, const std::vector<WeightSymmetry>& symmetries, const Tensor& x,
-                        const OutputLoss& loss, const TeleportOptions& options) {
+                        const LossFn& loss, const TeleportOptions& options) {
   check_options(options);
   check_setting("teleport", model, symmetries, x);
   const DType dtype = model.dtype();
@@ -278,7 +278,7 @@ TeleportReport teleport(nn::Module& model, const std::vector<WeightSymmetry>& sy
   return report;
 }
 
-TeleportReport teleport(nn::Module& model, const WeightSymmetry& symmetry, const Tensor& x, const OutputLoss& loss,
+TeleportReport teleport(nn::Module& model, const WeightSymmetry& symmetry, const Tensor& x, const LossFn& loss,
                         const TeleportOptions& options) {
   return teleport(model, std::vector<WeightSymmetry>{symmetry}, x, loss, options);
 }

@@ -27,9 +27,6 @@
 
 namespace symgrad::symmetry {
 
-// The loss of the model's output on the teleport batch (labels or targets captured by
-// the closure); must return a scalar built from differentiable ops.
-using OutputLoss = std::function<Tensor(const Tensor& output)>;
 
 struct TeleportOptions {
   std::int64_t steps = 10;  // gradient-ascent iterations on xi (0: teleport is the identity)
@@ -77,9 +74,9 @@ struct TeleportReport {
 // an empty symmetry list, invalid options, an undefined x, a loss that is not a finite
 // scalar, or a symmetry that does not fit the model (act's message).
 TeleportReport teleport(nn::Module& model, const std::vector<WeightSymmetry>& symmetries, const Tensor& x,
-                        const OutputLoss& loss, const TeleportOptions& options = {});
+                        const LossFn& loss, const TeleportOptions& options = {});
 TeleportReport teleport(nn::Module& model, const WeightSymmetry& symmetry, const Tensor& x,
-                        const OutputLoss& loss, const TeleportOptions& options = {});
+                        const LossFn& loss, const TeleportOptions& options = {});
 
 // J and, if asked, dJ/dxi at the coordinates xi_k ([dim_k], the model's dtype, one per
 // symmetry), without changing the model: what each ascent step computes, exposed so that
@@ -91,6 +88,6 @@ struct TeleportObjective {
 };
 TeleportObjective teleport_objective(nn::Module& model, const std::vector<WeightSymmetry>& symmetries,
                                      const std::vector<Tensor>& coordinates, const Tensor& x,
-                                     const OutputLoss& loss, bool with_gradient = true);
+                                     const LossFn& loss, bool with_gradient = true);
 
 }  // namespace symgrad::symmetry

@@ -7,6 +7,7 @@
 // The action theta' = act(g, theta) is built from differentiable ops, so gradients reach
 // both g (hence xi through expm) and theta, in float32 and float64.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,6 +21,11 @@
 namespace symgrad::symmetry {
 
 using ParameterMap = std::map<std::string, Tensor>;
+
+// A scalar loss of the model's output on a fixed batch (the closure holds the targets,
+// e.g. [&](const Tensor& logits) { return nn::cross_entropy(logits, labels); }); what the
+// audits and teleportation differentiate.
+using LossFn = std::function<Tensor(const Tensor& output)>;
 
 // Which matrix built from g multiplies the axis.
 enum class GroupFactor {

@@ -76,7 +76,7 @@ Tensor output_of(nn::Module& model, const Tensor& x) {
 }
 
 // ||grad_theta L|| by an ordinary backward into .grad: independent of teleport's grad().
-double gradient_norm(nn::Module& model, const Tensor& x, const OutputLoss& loss) {
+double gradient_norm(nn::Module& model, const Tensor& x, const LossFn& loss) {
   model.zero_grad();
   backward(loss(model(x)));
   double total = 0.0;
@@ -102,7 +102,7 @@ TEST_CASE("teleport keeps the loss and the outputs, moves the weights by exp(xi)
   auto model = relu_mlp(3);
   const Tensor x = batch({32, 4}, 11);
   const std::vector<std::int64_t> y = labels(32, 3, 12);
-  const OutputLoss loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
+  const LossFn loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
   const std::vector<WeightSymmetry> relu = of_kind(*model, "relu_rescaling");
   REQUIRE(relu.size() == 2);
 
@@ -173,7 +173,7 @@ TEST_CASE("teleport keeps the loss and the outputs, moves the weights by exp(xi)
 
 TEST_CASE("teleport objective: value is ||grad L||^2 and dJ/dxi matches central differences") {
   const auto check_against_differences = [](nn::Module& model, const std::vector<WeightSymmetry>& symmetries,
-                                            const Tensor& x, const OutputLoss& loss, std::uint64_t seed) {
+                                            const Tensor& x, const LossFn& loss, std::uint64_t seed) {
     // At xi = 0 the objective is the plain squared gradient norm.
     std::vector<Tensor> zero;
     for (const WeightSymmetry& s : symmetries) zero.push_back(zeros({s.algebra.dim()}, DType::f64));
@@ -232,7 +232,7 @@ TEST_CASE("teleport on a linear pair keeps the function and respects the conditi
   const std::vector<WeightSymmetry> pair = of_kind(*model, "linear_pair");
   const Tensor x = batch({20, 3}, 41);
   const Tensor target = batch({20, 2}, 42);
-  const OutputLoss loss = [&](const Tensor& out) { return nn::mse_loss(out, target); };
+  const LossFn loss = [&](const Tensor& out) { return nn::mse_loss(out, target); };
   const Tensor out_before = output_of(*model, x);
   const double grad_before = gradient_norm(*model, x, loss);
 
@@ -253,7 +253,7 @@ TEST_CASE("a zero-step teleport is the identity") {
   auto model = relu_mlp(4);
   const Tensor x = batch({8, 4}, 51);
   const std::vector<std::int64_t> y = labels(8, 3, 52);
-  const OutputLoss loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
+  const LossFn loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
   std::vector<Tensor> old;
   for (const Tensor& p : model->parameters()) old.push_back(copy_of(p));
 
@@ -273,7 +273,7 @@ TEST_CASE("a transformation that is not a symmetry is caught and undone (negativ
   auto model = relu_mlp(9);
   const Tensor x = batch({16, 4}, 61);
   const std::vector<std::int64_t> y = labels(16, 3, 62);
-  const OutputLoss loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
+  const LossFn loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
   // Scales the first layer's units without compensating in the second: changes f.
   const WeightSymmetry broken{.name = "uncompensated scaling",
                               .kind = "custom",
@@ -298,7 +298,7 @@ TEST_CASE("teleport in float32 keeps the loss to about rounding") {
   auto model = relu_mlp(10, DType::f32);
   const Tensor x = batch({64, 4}, 71, DType::f32);
   const std::vector<std::int64_t> y = labels(64, 3, 72);
-  const OutputLoss loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
+  const LossFn loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
   const TeleportReport report =
       teleport(*model, of_kind(*model, "relu_rescaling"), x, loss, {.steps = 5, .step_size = 0.5, .max_step_norm = 0.5});
   INFO(report.note);
@@ -311,7 +311,7 @@ TEST_CASE("teleport rejects bad input and leaves the model alone") {
   auto model = relu_mlp(12);
   const Tensor x = batch({8, 4}, 81);
   const std::vector<std::int64_t> y = labels(8, 3, 82);
-  const OutputLoss loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
+  const LossFn loss = [&](const Tensor& out) { return nn::cross_entropy(out, y); };
   const std::vector<WeightSymmetry> relu = of_kind(*model, "relu_rescaling");
   std::vector<Tensor> old;
   for (const Tensor& p : model->parameters()) old.push_back(copy_of(p));
